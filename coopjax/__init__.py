@@ -1,0 +1,1 @@
+"""coopjax: energy-based models learned cooperatively with amortised samplers, in JAX."""

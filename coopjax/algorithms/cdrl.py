@@ -1,0 +1,125 @@
+"""CDRL / DRL wired for the trainer: config -> model, state, step, samples, reports.
+
+The mathematics is in :mod:`coopjax.cdrl`; this module only builds it from a
+config and turns samples into files and figures.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from coopjax import cdrl, metrics, plotting, schedules
+from coopjax import train_state as ts
+from coopjax.models import build_ebm, build_initializer
+
+
+class CDRLAlgorithm:
+  """CDRL (``algorithm='cdrl'``) or DRL (``'drl'``) for one data shape.
+
+  Args:
+    config: the full run config.
+    example_shape: shape of one data example, e.g. ``(2,)``.
+  """
+
+  networks = ('ebm', 'init')
+
+  def __init__(self, config, example_shape: Tuple[int, ...]):
+    self.config = config
+    self.example_shape = tuple(example_shape)
+    initializer = build_initializer(config.model)
+    if config.algorithm == 'drl' and initializer is not None:
+      raise ValueError("config.algorithm='drl' has no initializer: set "
+                       "config.model.initializer='none'.")
+    if config.algorithm == 'cdrl' and initializer is None:
+      raise ValueError("config.algorithm='cdrl' needs an initializer; "
+                       "config.model.initializer='none' is the DRL baseline "
+                       "(config.algorithm='drl').")
+    self.model = cdrl.CDRLModel(
+        ebm=build_ebm(config.model), initializer=initializer,
+        levels=schedules.levels_from_config(config.schedule),
+        n_steps=config.model.langevin_steps, tweedie=config.model.tweedie)
+    self.optimizers = {'ebm': ts.make_optimizer(config.optim.ebm)}
+    if initializer is not None:
+      self.optimizers['init'] = ts.make_optimizer(config.optim.init)
+
+  def init_variables(self, key: jax.Array):
+    """``(params, stats)`` dicts for a fresh run."""
+    k_ebm, k_init = jax.random.split(key)
+    x = jnp.zeros((2,) + self.example_shape, jnp.float32)
+    logsnr = jnp.zeros((2,), jnp.float32)
+    ebm_vars = self.model.ebm.init(k_ebm, x, logsnr)
+    params = {'ebm': ebm_vars['params']}
+    stats = {'ebm': ebm_vars.get('batch_stats', {})}
+    if self.model.initializer is not None:
+      params['init'] = self.model.initializer.init(k_init, x, logsnr)['params']
+    return params, stats
+
+  def grads_fn(self, params, stats, x, keys):
+    """Per-device gradients; see :func:`coopjax.cdrl.loss_and_grads`."""
+    return cdrl.loss_and_grads(self.model, params, stats, x, keys)
+
+  def ebm_vars(self, state: ts.TrainState, ema: bool = True) -> Dict[str, Any]:
+    params = state.ema if ema else state.params
+    return {'params': params['ebm'], 'batch_stats': state.stats['ebm']}
+
+  def sampler(self, num: int, n_steps: Optional[int] = None):
+    """A jitted ``sample(state, key) -> (x, levels)`` using the EMA params."""
+
+    def run(state, key):
+      return cdrl.sample(self.model, self.ebm_vars(state), state.ema.get('init'),
+                         key, num, self.example_shape, n_steps)
+
+    return jax.jit(run)
+
+  def level_log_densities(self, state: ts.TrainState,
+                          points: np.ndarray) -> np.ndarray:
+    """``[T, P]`` log-densities of every level's EBM at ``points`` (EMA), level T first."""
+    fn = jax.jit(lambda s, x, t: cdrl.log_density(self.model, self.ebm_vars(s),
+                                                  x, t), static_argnums=2)
+    x = jnp.asarray(points, jnp.float32)
+    return np.stack([np.asarray(fn(state, x, t))
+                     for t in range(self.model.num_levels, 0, -1)])
+
+  def report_points(self, state, dataset, samples: np.ndarray,
+                    levels: np.ndarray, path_prefix: str) -> Dict[str, float]:
+    """Writes ``<prefix>.npz`` and ``<prefix>.png`` for 2-D data; returns TVs.
+
+    The npz holds ``x`` (final samples), ``density`` (the level-1 EBM's density
+    normalised over ``grid``), ``grid`` and ``levels`` (samples per level).
+    """
+    grid = metrics.fine_grid(dataset, self.config.sample.grid_k)
+    flat = grid.reshape(-1, 2)
+    logd = self.level_log_densities(state, flat).reshape(
+        (-1,) + grid.shape[:2])
+    density = np.exp(logd[-1] - logd[-1].max())
+    density /= density.sum()
+    np.savez(path_prefix + '.npz', x=samples, density=density, grid=grid,
+             levels=levels)
+    titles = [f'level {t}' for t in range(self.model.num_levels, 0, -1)]
+    plotting.plot_levels(path_prefix + '.png', logd, levels, grid, dataset.box,
+                         titles)
+    return {'tv_samples': metrics.sample_tv(samples, dataset),
+            'tv_density': metrics.density_tv(logd[-1], dataset)}
+
+
+def sample_in_chunks(sampler_fn, state, key, total: int, chunk: int):
+  """Runs a ``(state, key) -> (x, levels)`` sampler of ``chunk`` samples until
+  ``total`` are drawn (each chunk uses ``fold_in(key, i)``)."""
+  xs, levels = [], []
+  for i in range(-(-total // chunk)):
+    x, lv = sampler_fn(state, jax.random.fold_in(key, i))
+    xs.append(np.asarray(x))
+    levels.append(np.asarray(lv))
+  return (np.concatenate(xs)[:total],
+          np.concatenate(levels, axis=1)[:, :total])
+
+
+def samples_dir(workdir: str) -> str:
+  path = os.path.join(workdir, 'samples')
+  os.makedirs(path, exist_ok=True)
+  return path

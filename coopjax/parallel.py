@@ -1,0 +1,110 @@
+"""Data parallelism: one mesh axis ``'data'`` over all devices (and hosts).
+
+The train step is per-device code under :func:`jax.shard_map`: each device
+holds a slice of the global batch and the replicated state, computes its
+gradients, and ``lax.pmean`` all-reduces them; every device then applies the
+same update. The compiled step donates the state.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from coopjax import train_state as ts
+from coopjax.rng import example_keys
+
+DATA = 'data'
+# grads_fn(params, stats, x, keys) -> (grads, new_stats, metrics)
+GradsFn = Callable[..., Any]
+
+
+def make_mesh(devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
+  """A 1-D mesh with axis ``'data'`` over ``devices`` (default: all devices)."""
+  devices = jax.devices() if devices is None else list(devices)
+  return Mesh(np.asarray(devices), (DATA,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P(DATA))
+
+
+def check_batch_size(global_batch: int, mesh: Mesh) -> None:
+  """Raises a clear error if the global batch cannot be split over the mesh."""
+  n = mesh.devices.size
+  if global_batch % n:
+    raise ValueError(
+        f'config.data.batch_size={global_batch} is not divisible by the '
+        f'{n} devices of the mesh; use a multiple of {n}.')
+
+
+def make_train_step(grads_fn: GradsFn,
+                    optimizers: Mapping[str, optax.GradientTransformation],
+                    ema_decay: float, mesh: Mesh) -> Callable:
+  """Builds the jitted, data-parallel train step.
+
+  Args:
+    grads_fn: per-device ``grads_fn(params, stats, x, keys) -> (grads,
+      new_stats, metrics)`` with ``keys`` the ``[B_local]`` per-example keys.
+    optimizers: optax transformations per network name.
+    ema_decay: EMA decay of the parameters.
+    mesh: the mesh; its ``'data'`` axis shards the batch.
+
+  Returns:
+    ``step(state, batch, key) -> (state, metrics)``. ``batch`` is the global
+    batch (sharded over ``'data'``), ``key`` the run's base key: step ``n``
+    uses ``fold_in(key, n)``, and example ``i`` of the global batch
+    ``fold_in(fold_in(key, n), i)``, so the result is the same on any number of
+    devices. A step whose metrics or new parameters are not finite leaves the
+    parameters unchanged and reports ``metrics['finite'] = False``.
+  """
+
+  def per_device(state: ts.TrainState, x: jax.Array, key: jax.Array):
+    local = x.shape[0]
+    offset = jax.lax.axis_index(DATA) * local
+    keys = example_keys(jax.random.fold_in(key, state.step), offset, local)
+    grads, stats, metrics = grads_fn(state.params, state.stats, x, keys)
+    grads, stats, metrics = jax.lax.pmean((grads, stats, metrics), DATA)
+    new = ts.apply_gradients(state, grads, stats, optimizers, ema_decay)
+    ok = ts.all_finite(metrics) & ts.all_finite(new.params)
+    new = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, state)
+    new = new.replace(step=state.step + 1)
+    return new, {**metrics, 'finite': ok}
+
+  if mesh.devices.size == 1:
+    # One device: the same per-device code under a size-1 named axis. XLA:CPU
+    # runs shard_map regions markedly slower (measured 1.5-3.6x on the toy
+    # step), and there is nothing to shard.
+    def single(state, x, key):
+      new, metrics = jax.vmap(per_device, in_axes=(None, 0, None),
+                              out_axes=None, axis_name=DATA)(state, x[None], key)
+      return new, metrics
+    return jax.jit(single, donate_argnums=0)
+  sharded = jax.shard_map(per_device, mesh=mesh,
+                          in_specs=(P(), P(DATA), P()), out_specs=(P(), P()))
+  return jax.jit(sharded, donate_argnums=0)
+
+
+def put_replicated(tree: Any, mesh: Mesh) -> Any:
+  """Places a host pytree on every device of ``mesh``."""
+  return jax.device_put(tree, replicated(mesh))
+
+
+def put_batch(local_batch: np.ndarray, mesh: Mesh) -> jax.Array:
+  """Assembles the global batch from this process's slice, sharded on ``'data'``."""
+  return jax.make_array_from_process_local_data(batch_sharding(mesh),
+                                                local_batch)
+
+
+def host_metrics(metrics: Dict[str, jax.Array]) -> Dict[str, float]:
+  """Fetches scalar metrics to the host as Python floats."""
+  return {k: float(v) for k, v in jax.device_get(metrics).items()}

@@ -1,0 +1,173 @@
+"""The trainer: ``train_and_evaluate``, ``sample`` and ``evaluate`` for a workdir.
+
+A run's directory holds ``checkpoints/`` (orbax), ``metrics.jsonl``,
+``tensorboard/``, ``samples/step_<step>.{npz,png}`` and ``config.json``.
+Training always resumes from the latest checkpoint in the workdir; batches and
+keys are functions of the step, so a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, Tuple
+
+import jax
+
+from coopjax import algorithms, data, parallel
+from coopjax import train_state as ts
+from coopjax.algorithms.cdrl import sample_in_chunks, samples_dir
+from coopjax.checkpoint import Checkpointer
+from coopjax.metric_writer import MetricWriter, Progress
+
+ON_NONFINITE = ('stop', 'skip')
+
+
+class NonFiniteError(FloatingPointError):
+  """Training produced a NaN or inf; the last good checkpoint is kept."""
+
+
+def log(msg: str) -> None:
+  """Prints on process 0 only."""
+  if jax.process_index() == 0:
+    print(msg, flush=True)
+
+
+def _setup(config, workdir: str):
+  """Dataset, algorithm, mesh, checkpointer and the (restored) state."""
+  if config.train.on_nonfinite not in ON_NONFINITE:
+    raise ValueError(f'config.train.on_nonfinite={config.train.on_nonfinite!r};'
+                     f' expected one of {ON_NONFINITE}.')
+  dataset = data.load_points(config.data, config.seed)
+  algo = algorithms.build(config, dataset.points.shape[1:])
+  mesh = parallel.make_mesh()
+  parallel.check_batch_size(config.data.batch_size, mesh)
+  params, stats = jax.jit(algo.init_variables)(jax.random.key(config.seed))
+  state = ts.create(params, stats, algo.optimizers)
+  ckpt = Checkpointer(workdir, config.train.keep_checkpoints)
+  restored = ckpt.restore(state)
+  if restored is not None:
+    state = restored
+    log(f'Resumed from {ckpt.directory} at step {int(state.step)}.')
+  return dataset, algo, mesh, ckpt, parallel.put_replicated(state, mesh)
+
+
+def _param_counts(state: ts.TrainState) -> str:
+  return ', '.join(
+      f'{k}: {sum(x.size for x in jax.tree_util.tree_leaves(v)):,}'
+      for k, v in state.params.items())
+
+
+def _write_report(config, algo, dataset, state, workdir: str, num: int,
+                  n_steps, name: str) -> Dict[str, float]:
+  """Samples with the EMA parameters and writes ``samples/<name>.{npz,png}``."""
+  chunk = min(num, config.sample.get('chunk', 10000))
+  sampler = algo.sampler(chunk, n_steps)
+  key = jax.random.fold_in(jax.random.key(config.seed), int(state.step) + 1)
+  x, levels = sample_in_chunks(sampler, state, key, num, chunk)
+  if jax.process_index() != 0:
+    return {}
+  prefix = os.path.join(samples_dir(workdir), name)
+  result = algo.report_points(state, dataset, x, levels, prefix)
+  log(f'Wrote {prefix}.npz and {prefix}.png ' +
+      ' '.join(f'{k}={v:.4f}' for k, v in result.items()))
+  return result
+
+
+def _save_config(config, workdir: str) -> None:
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, 'config.json'), 'w', encoding='utf-8') as f:
+      f.write(config.to_json_best_effort(indent=2))
+
+
+def train_and_evaluate(config, workdir: str) -> ts.TrainState:
+  """Trains ``config`` in ``workdir`` (resuming if it holds a checkpoint).
+
+  Returns:
+    The final train state.
+
+  Raises:
+    NonFiniteError: a loss or parameter became NaN/inf and
+      ``config.train.on_nonfinite == 'stop'``.
+    coopjax.checkpoint.CheckpointMismatchError: the workdir holds a checkpoint
+      of a different model.
+  """
+  os.makedirs(workdir, exist_ok=True)
+  dataset, algo, mesh, ckpt, state = _setup(config, workdir)
+  _save_config(config, workdir)
+  log(f'{config.algorithm} on {dataset.name} ({len(dataset.points)} points), '
+      f'{mesh.devices.size} device(s), params: {_param_counts(state)}')
+  step_fn = parallel.make_train_step(algo.grads_fn, algo.optimizers,
+                                     config.train.ema, mesh)
+  key = jax.random.key(config.seed)
+  writer = MetricWriter(workdir)
+  total, cfg = config.train.steps, config.train
+  start = int(state.step)
+  progress = Progress(total, start)
+  for step in range(start, total):
+    batch = data.batch_at(dataset.points, step, config.data.batch_size,
+                          config.seed, jax.process_index(), jax.process_count())
+    state, metrics = step_fn(state, parallel.put_batch(batch, mesh), key)
+    done = step + 1
+    if not bool(metrics['finite']):
+      if cfg.on_nonfinite == 'stop':
+        ckpt.wait()
+        raise NonFiniteError(
+            f'Non-finite loss or parameters at step {done}; stopping. The last '
+            f'good checkpoint (step {ckpt.latest_step()}) in {ckpt.directory} '
+            f'is kept. Lower the learning rate or set '
+            f"config.train.on_nonfinite='skip' to skip such batches.")
+      log(f'Step {done}: non-finite loss; update skipped.')
+    if done % cfg.log_every == 0 or done == total:
+      scalars = parallel.host_metrics(metrics)
+      writer.write(done, scalars)
+      log(progress.line(done, scalars))
+    if done % cfg.ckpt_every == 0 or done == total:
+      ckpt.save(done, state)
+    if done % cfg.sample_every == 0 or done == total:
+      writer.write(done, _write_report(
+          config, algo, dataset, state, workdir, config.sample.num,
+          config.sample.langevin_steps, f'step_{done}'))
+  ckpt.wait()
+  writer.close()
+  return state
+
+
+def _restore_for_inference(config, workdir: str) -> Tuple[Any, ...]:
+  dataset, algo, _, ckpt, state = _setup(config, workdir)
+  if ckpt.latest_step() is None:
+    raise FileNotFoundError(
+        f'No checkpoint in {ckpt.directory}; train first with '
+        f'--mode=train --workdir={workdir}.')
+  return dataset, algo, state
+
+
+def sample(config, workdir: str) -> Dict[str, float]:
+  """Draws ``config.sample.num`` samples from the latest checkpoint (EMA params).
+
+  Uses ``config.sample.langevin_steps`` per level and writes
+  ``samples/sample_<step>.{npz,png}``.
+  """
+  dataset, algo, state = _restore_for_inference(config, workdir)
+  return _write_report(config, algo, dataset, state, workdir,
+                       config.sample.num, config.sample.langevin_steps,
+                       f'sample_{int(state.step)}')
+
+
+def evaluate(config, workdir: str) -> Dict[str, float]:
+  """Quality metrics of the latest checkpoint; also written to ``eval.json``.
+
+  For 2-D data: the total-variation distance between the histogram of
+  ``config.eval.num_samples`` samples and the true density, and the same
+  distance for the learned density on a grid.
+  """
+  dataset, algo, state = _restore_for_inference(config, workdir)
+  result = _write_report(config, algo, dataset, state, workdir,
+                         config.eval.num_samples, config.sample.langevin_steps,
+                         f'eval_{int(state.step)}')
+  result = {'step': int(state.step), **result}
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, 'eval.json'), 'w', encoding='utf-8') as f:
+      json.dump(result, f, indent=2)
+    log(json.dumps(result))
+  return result

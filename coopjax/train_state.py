@@ -1,0 +1,108 @@
+"""Train state shared by all algorithms: named networks, optimisers, EMA.
+
+Every algorithm trains a few named networks (CDRL: ``'ebm'`` and ``'init'``;
+CoopFlow: ``'ebm'`` and ``'flow'``; ...). :class:`TrainState` holds, per name,
+the parameters, mutable statistics, the optax state and an EMA copy, as plain
+pytrees; :func:`apply_gradients` is the one pure update they all share.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+Tree = Any
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything needed to continue training exactly.
+
+  Attributes:
+    step: number of completed updates (int32 scalar).
+    params: ``{name: params}``.
+    stats: ``{name: non-trained variables}`` (e.g. spectral-norm vectors).
+    opt_state: ``{name: optax state}``.
+    ema: ``{name: EMA of params}``.
+  """
+  step: jax.Array
+  params: Dict[str, Tree]
+  stats: Dict[str, Tree]
+  opt_state: Dict[str, Tree]
+  ema: Dict[str, Tree]
+
+
+def create(params: Dict[str, Tree], stats: Dict[str, Tree],
+           optimizers: Mapping[str, optax.GradientTransformation]) -> TrainState:
+  """A fresh state: step 0, EMA equal to the parameters."""
+  return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      params=params,
+      stats=stats,
+      opt_state={k: optimizers[k].init(v) for k, v in params.items()},
+      ema=jax.tree_util.tree_map(jnp.copy, params))
+
+
+def ema_decay(decay: float, num_updates: jax.Array) -> jax.Array:
+  """Warm-started EMA decay ``min(decay, (1 + n) / (10 + n))``.
+
+  The same rule as the ``torch_ema`` package the reference code uses, so that
+  early EMA weights are not dominated by the random initialisation.
+  """
+  n = jnp.asarray(num_updates, jnp.float32)
+  return jnp.minimum(decay, (1.0 + n) / (10.0 + n))
+
+
+def apply_gradients(state: TrainState, grads: Dict[str, Tree],
+                    new_stats: Dict[str, Tree],
+                    optimizers: Mapping[str, optax.GradientTransformation],
+                    decay: float) -> TrainState:
+  """One optimiser update of every network in ``grads`` and their EMAs.
+
+  Networks absent from ``grads`` are left unchanged (e.g. a frozen flow).
+  """
+  params, opt_state, ema = dict(state.params), dict(state.opt_state), dict(
+      state.ema)
+  d = ema_decay(decay, state.step + 1)
+  for name, g in grads.items():
+    updates, opt_state[name] = optimizers[name].update(
+        g, state.opt_state[name], state.params[name])
+    params[name] = optax.apply_updates(state.params[name], updates)
+    ema[name] = jax.tree_util.tree_map(lambda e, p: d * e + (1.0 - d) * p,
+                                       state.ema[name], params[name])
+  stats = {**state.stats, **new_stats}
+  return state.replace(step=state.step + 1, params=params, stats=stats,
+                       opt_state=opt_state, ema=ema)
+
+
+def all_finite(tree: Tree) -> jax.Array:
+  """True iff every leaf of ``tree`` is finite."""
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def make_optimizer(cfg) -> optax.GradientTransformation:
+  """Adam(W) with linear warm-up and global-norm clipping, from a ConfigDict.
+
+  Fields: ``lr``, ``b1``, ``b2``, ``weight_decay`` (0 gives Adam),
+  ``warmup`` (steps; 0 disables), ``warmup_offset`` (the warm-up factor is
+  ``min(1, (step + offset) / warmup)``), ``grad_clip`` (0 disables).
+  """
+  warmup, offset = cfg.warmup, cfg.get('warmup_offset', 0)
+
+  def schedule(step):
+    if warmup <= 0:
+      return cfg.lr
+    return cfg.lr * jnp.minimum(1.0, (step + offset) / warmup)
+
+  if cfg.get('weight_decay', 0.0):
+    opt = optax.adamw(schedule, cfg.b1, cfg.b2, weight_decay=cfg.weight_decay)
+  else:
+    opt = optax.adam(schedule, cfg.b1, cfg.b2)
+  if cfg.get('grad_clip', 0.0):
+    return optax.chain(optax.clip_by_global_norm(cfg.grad_clip), opt)
+  return opt
