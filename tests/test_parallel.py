@@ -1,0 +1,80 @@
+"""The data-parallel train step: 4 fake devices give the single-device result."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from coopjax import cdrl, parallel, schedules
+from coopjax import train_state as ts
+from coopjax.models.mlp import MLPEnergy, MLPInitializer
+
+
+def tiny_setup():
+  levels = schedules.make_levels(schedules.cosine_abar(), 2e-3, 'inv_sigma0')
+  model = cdrl.CDRLModel(MLPEnergy(width=8, mults=(1, 2), temb_dim=16),
+                         MLPInitializer(width=32, temb_dim=16), levels, 3)
+  # SGD: the update is linear in the all-reduced gradient. (Adam divides
+  # near-zero gradients by their own magnitude, which turns reduction-order
+  # rounding into visible differences that say nothing about sharding.)
+  optimizers = {'ebm': optax.sgd(0.05), 'init': optax.sgd(0.05)}
+  x, ls = jnp.zeros((2, 2)), jnp.zeros(2)
+  ev = model.ebm.init(jax.random.key(0), x, ls)
+  iv = model.initializer.init(jax.random.key(1), x, ls)
+  state = ts.create({'ebm': ev['params'], 'init': iv['params']},
+                    {'ebm': ev['batch_stats']}, optimizers)
+  grads_fn = lambda p, s, xb, k: cdrl.loss_and_grads(model, p, s, xb, k)
+  return state, grads_fn, optimizers
+
+
+def run_steps(devices, batches):
+  state, grads_fn, optimizers = tiny_setup()
+  mesh = parallel.make_mesh(devices)
+  step = parallel.make_train_step(grads_fn, optimizers, 0.99, mesh)
+  state = parallel.put_replicated(state, mesh)
+  for b in batches:
+    state, metrics = step(state, parallel.put_batch(b, mesh),
+                          jax.random.key(7))
+  return jax.device_get(state), jax.device_get(metrics)
+
+
+def test_sharded_step_equals_single_device_step():
+  assert jax.device_count() >= 4, 'conftest sets 4 fake CPU devices'
+  rng = np.random.default_rng(0)
+  batches = [rng.uniform(-8, 8, (16, 2)).astype(np.float32) for _ in range(3)]
+  one, m1 = run_steps(jax.devices()[:1], batches)
+  four, m4 = run_steps(jax.devices()[:4], batches)
+  assert int(one.step) == int(four.step) == 3
+  # Only the order of floating-point reductions differs.
+  close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  jax.tree_util.tree_map(close, one.params, four.params)
+  jax.tree_util.tree_map(close, one.ema, four.ema)
+  jax.tree_util.tree_map(close, one.stats, four.stats)
+  np.testing.assert_allclose(m1['ebm_loss'], m4['ebm_loss'], rtol=1e-4,
+                             atol=1e-7)
+  # And the step did something.
+  fresh, _, _ = tiny_setup()
+  moved = jax.tree_util.tree_map(lambda a, b: float(np.max(np.abs(a - b))),
+                                 fresh.params, one.params)
+  assert max(jax.tree_util.tree_leaves(moved)) > 1e-4
+
+
+def test_nonfinite_step_keeps_parameters():
+  state, grads_fn, optimizers = tiny_setup()
+  mesh = parallel.make_mesh(jax.devices()[:2])
+  step = parallel.make_train_step(grads_fn, optimizers, 0.99, mesh)
+  before = jax.device_get(state)
+  bad = np.full((8, 2), np.nan, np.float32)
+  new, metrics = step(parallel.put_replicated(state, mesh),
+                      parallel.put_batch(bad, mesh), jax.random.key(0))
+  assert not bool(metrics['finite'])
+  assert int(new.step) == 1
+  jax.tree_util.tree_map(np.testing.assert_array_equal, before.params,
+                         jax.device_get(new.params))
+
+
+def test_batch_must_divide_over_devices():
+  mesh = parallel.make_mesh(jax.devices()[:4])
+  with pytest.raises(ValueError, match='not divisible by the 4 devices'):
+    parallel.check_batch_size(10, mesh)

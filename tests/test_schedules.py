@@ -1,0 +1,62 @@
+"""Schedules against the table of ALGORITHMS.md section 1 and direct formulas."""
+
+import numpy as np
+import pytest
+
+from coopjax import schedules
+
+
+def test_cosine_table_values():
+  levels = schedules.make_levels(schedules.cosine_abar(6, -5.1, 9.8))
+  np.testing.assert_allclose(
+      levels.abar, [.99994, .936, .768, .535, .294, .102, .0061], atol=6e-4)
+  np.testing.assert_allclose(
+      levels.logsnr, [9.8, 2.69, 1.20, 0.14, -0.88, -2.17, -5.1], atol=6e-3)
+
+
+def test_per_level_quantities_match_definitions():
+  abar = schedules.cosine_abar()
+  lv = schedules.make_levels(abar, step_const=4e-4, ct_mode='sigma')
+  for t in range(1, 7):
+    a_s = abar[t] / abar[t - 1]
+    beta = 1 - a_s
+    np.testing.assert_allclose(lv.alpha_sq[t], a_s, rtol=1e-5)
+    np.testing.assert_allclose(lv.beta[t], beta, rtol=1e-5)
+    np.testing.assert_allclose(
+        lv.beta_tilde[t], (1 - abar[t - 1]) / (1 - abar[t]) * beta, rtol=1e-5)
+    c = np.sqrt(1 - abar[t - 1]) / np.sqrt(1 - 1 / (1 + np.exp(-9.8)))
+    np.testing.assert_allclose(lv.c[t], c, rtol=1e-4)
+    np.testing.assert_allclose(lv.step_sq[t], 4e-4 * c * beta, rtol=1e-4)
+    np.testing.assert_allclose(lv.loss_weight[t],
+                               np.sqrt(lv.beta[1] / beta), rtol=1e-5)
+  # Top level: a marginal EBM on x_{T-1} (scale 1, no tie term).
+  assert lv.scale[6] == 1.0 and lv.tie[6] == 0.0
+  np.testing.assert_allclose(lv.scale[1:6], np.sqrt(lv.alpha_sq[1:6]))
+  assert np.all(lv.tie[1:6] == 1.0)
+  np.testing.assert_allclose(lv.init_std[3],
+                             np.sqrt(lv.beta_tilde[3] * lv.alpha_sq[3]),
+                             rtol=1e-5)
+  assert lv.c[1] == pytest.approx(1.0, rel=1e-4)
+
+
+def test_toy_ct_modes():
+  abar = schedules.cosine_abar()
+  ref = schedules.make_levels(abar, 2e-3, 'inv_sigma0')
+  np.testing.assert_allclose(ref.c[1:], 1 / np.sqrt(1 - abar[0]), rtol=1e-4)
+  one = schedules.make_levels(abar, 2e-3, 'one')
+  np.testing.assert_allclose(one.step_sq[1:], 2e-3 * one.beta[1:], rtol=1e-5)
+
+
+def test_drl_linear_schedule():
+  abar = schedules.drl_linear_abar()
+  betas = np.linspace(1e-4, 0.02, 1000)
+  assert abar[0] == pytest.approx(1 - 1e-4)
+  assert abar[3] == pytest.approx(np.prod(1 - betas[:301]))
+  assert len(abar) == 7
+
+
+def test_bad_inputs():
+  with pytest.raises(ValueError, match='ct_mode'):
+    schedules.make_levels(schedules.cosine_abar(), ct_mode='nope')
+  with pytest.raises(ValueError, match='decreasing'):
+    schedules.make_levels(np.array([0.5, 0.9]))
