@@ -19,9 +19,17 @@ class CheckpointMismatchError(ValueError):
   """The workdir holds a checkpoint this config cannot continue."""
 
 
+def _key_name(k: Any) -> str:
+  for attr in ('name', 'key', 'idx'):
+    if hasattr(k, attr):
+      return str(getattr(k, attr))
+  return str(k)
+
+
 def _paths_shapes(tree: Any) -> dict:
+  """``{'ema/ebm/.../kernel': shape}`` for a state or its stored metadata."""
   flat, _ = jax.tree_util.tree_flatten_with_path(tree)
-  return {jax.tree_util.keystr(p): tuple(getattr(v, 'shape', ()))
+  return {'/'.join(_key_name(k) for k in p): tuple(getattr(v, 'shape', ()))
           for p, v in flat}
 
 
@@ -50,7 +58,8 @@ class Checkpointer:
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
-                                             create=True))
+                                             create=True),
+        item_handlers=ocp.StandardCheckpointHandler())
 
   def all_steps(self) -> List[int]:
     return list(self._manager.all_steps())
@@ -60,9 +69,7 @@ class Checkpointer:
 
   def check_compatible(self, step: int, target: Any) -> None:
     """Raises :class:`CheckpointMismatchError` if ``step`` cannot restore ``target``."""
-    meta = self._manager.item_metadata(step)
-    tree = getattr(meta, 'tree', meta)
-    stored = _paths_shapes(tree)
+    stored = _paths_shapes(self._manager.item_metadata(step))
     wanted = _paths_shapes(target)
     problem = _first_mismatch(stored, wanted)
     if problem:

@@ -46,6 +46,8 @@ class CDRLAlgorithm:
     self.optimizers = {'ebm': ts.make_optimizer(config.optim.ebm)}
     if initializer is not None:
       self.optimizers['init'] = ts.make_optimizer(config.optim.init)
+    self._samplers = {}
+    self._log_densities = jax.jit(self._all_levels_log_density)
 
   def init_variables(self, key: jax.Array):
     """``(params, stats)`` dicts for a fresh run."""
@@ -68,22 +70,31 @@ class CDRLAlgorithm:
     return {'params': params['ebm'], 'batch_stats': state.stats['ebm']}
 
   def sampler(self, num: int, n_steps: Optional[int] = None):
-    """A jitted ``sample(state, key) -> (x, levels)`` using the EMA params."""
+    """A jitted ``sample(state, key) -> (x, levels)`` using the EMA params.
 
-    def run(state, key):
-      return cdrl.sample(self.model, self.ebm_vars(state), state.ema.get('init'),
-                         key, num, self.example_shape, n_steps)
+    Compiled once per ``(num, n_steps)`` and reused.
+    """
+    if (num, n_steps) not in self._samplers:
 
-    return jax.jit(run)
+      def run(state, key):
+        return cdrl.sample(self.model, self.ebm_vars(state),
+                           state.ema.get('init'), key, num, self.example_shape,
+                           n_steps)
+
+      self._samplers[(num, n_steps)] = jax.jit(run)
+    return self._samplers[(num, n_steps)]
+
+  def _all_levels_log_density(self, state, x):
+    levels = jnp.arange(self.model.num_levels, 0, -1)
+    return jax.lax.map(
+        lambda t: cdrl.log_density(self.model, self.ebm_vars(state), x, t),
+        levels)
 
   def level_log_densities(self, state: ts.TrainState,
                           points: np.ndarray) -> np.ndarray:
     """``[T, P]`` log-densities of every level's EBM at ``points`` (EMA), level T first."""
-    fn = jax.jit(lambda s, x, t: cdrl.log_density(self.model, self.ebm_vars(s),
-                                                  x, t), static_argnums=2)
-    x = jnp.asarray(points, jnp.float32)
-    return np.stack([np.asarray(fn(state, x, t))
-                     for t in range(self.model.num_levels, 0, -1)])
+    return np.asarray(self._log_densities(state,
+                                          jnp.asarray(points, jnp.float32)))
 
   def report_points(self, state, dataset, samples: np.ndarray,
                     levels: np.ndarray, path_prefix: str) -> Dict[str, float]:
