@@ -78,7 +78,10 @@ def level_energy(module: nn.Module, x: jax.Array, logsnr_levels: jax.Array,
   Use as ``ebm.apply(variables, x, logsnr_levels, idx, method=level_energy)``.
   """
   table = module.time_features(logsnr_levels, update_stats)
-  feats = jax.tree_util.tree_map(lambda a: a[level_index], table)
+  # A one-hot matmul rather than a gather: its gradient is a small matmul,
+  # where the gather's is a scatter-add (slow on XLA:CPU).
+  one_hot = jax.nn.one_hot(level_index, logsnr_levels.shape[0], dtype=x.dtype)
+  feats = jax.tree_util.tree_map(lambda a: one_hot @ a, table)
   return module.energy(x, feats, update_stats)
 
 
