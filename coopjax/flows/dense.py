@@ -22,10 +22,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from coopjax.flows.layers import FlowStep, normal_log_prob
+from coopjax.flows.layers import FlowSampling, FlowStep
 
 
-class DenseFlow(nn.Module):
+class DenseFlow(FlowSampling, nn.Module):
   """Normalizing flow on ``[B, features]`` vectors with a standard normal base.
 
   Attributes:
@@ -46,6 +46,11 @@ class DenseFlow(nn.Module):
     self.steps = [
         FlowStep(self.hidden, conv=False) for _ in range(self.num_steps)
     ]
+
+  @property
+  def latent_dim(self) -> int:
+    """Dimension of the latent (equal to the data's)."""
+    return self.features
 
   def _check(self, x: jax.Array, name: str):
     """Raises a ValueError unless ``x`` has shape ``[B, features]``."""
@@ -88,23 +93,3 @@ class DenseFlow(nn.Module):
     for step in reversed(self.steps):
       z, _ = step(z, reverse=True)
     return z
-
-  def log_prob(self, x: jax.Array) -> jax.Array:
-    """Exact log-density ``log N(f(x); 0, I) + log|det df/dx|``, [B], nats."""
-    z, logdet = self.forward(x)
-    return normal_log_prob(z) + logdet
-
-  def sample(self, key: jax.Array, n: int,
-             temperature: float = 1.0) -> jax.Array:
-    """Draws ``n`` samples ``f^{-1}(temperature * eps)``, ``eps ~ N(0, I)``.
-
-    Args:
-      key: PRNG key.
-      n: number of samples (static under jit).
-      temperature: standard deviation of the base draw (1 samples the model).
-
-    Returns:
-      ``[n, D]`` samples.
-    """
-    z = temperature * jax.random.normal(key, (n, self.features))
-    return self.inverse(z)

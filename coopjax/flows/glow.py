@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from coopjax.flows.dequantize import inverse_logit_transform, logit_transform
-from coopjax.flows.layers import FlowStep, normal_log_prob
+from coopjax.flows.layers import FlowSampling, FlowStep
 
 
 def squeeze(x: jax.Array) -> jax.Array:
@@ -74,7 +74,7 @@ def latent_shapes(image_shape: Sequence[int],
   return shapes
 
 
-class GlowFlow(nn.Module):
+class GlowFlow(FlowSampling, nn.Module):
   """Multi-scale flow on ``[B, H, W, C]`` images with a standard normal base.
 
   Attributes:
@@ -182,23 +182,3 @@ class GlowFlow(nn.Module):
     if self.logit_alpha is not None:
       x = inverse_logit_transform(x, self.logit_alpha)
     return x
-
-  def log_prob(self, x: jax.Array) -> jax.Array:
-    """Exact log-density of continuous images, [B], nats (see module doc)."""
-    z, logdet = self.forward(x)
-    return normal_log_prob(z) + logdet
-
-  def sample(self, key: jax.Array, n: int,
-             temperature: float = 1.0) -> jax.Array:
-    """Draws ``n`` images ``f^{-1}(temperature * eps)``, ``eps ~ N(0, I)``.
-
-    Args:
-      key: PRNG key.
-      n: number of samples (static under jit).
-      temperature: standard deviation of the base draw (1 samples the model).
-
-    Returns:
-      ``[n, H, W, C]`` images.
-    """
-    z = temperature * jax.random.normal(key, (n, self.latent_dim))
-    return self.inverse(z)

@@ -234,3 +234,28 @@ class FlowStep(nn.Module):
       x, layer_logdet = layer(x, reverse)
       logdet = logdet + layer_logdet
     return x, logdet
+
+
+class FlowSampling:
+  """``log_prob`` and ``sample`` for a flow with ``forward``, ``inverse`` and
+  ``latent_dim`` (mixed into :class:`DenseFlow` and :class:`GlowFlow`)."""
+
+  def log_prob(self, x: jax.Array) -> jax.Array:
+    """Exact log-density ``log N(f(x); 0, I) + log|det df/dx|``, [B], nats."""
+    z, logdet = self.forward(x)
+    return normal_log_prob(z) + logdet
+
+  def sample(self, key: jax.Array, n: int,
+             temperature: float = 1.0) -> jax.Array:
+    """Draws ``n`` samples ``f^{-1}(temperature * eps)``, ``eps ~ N(0, I)``.
+
+    Args:
+      key: PRNG key.
+      n: number of samples (static under jit).
+      temperature: standard deviation of the base draw (1 samples the model).
+
+    Returns:
+      ``n`` samples shaped like the data.
+    """
+    z = temperature * jax.random.normal(key, (n, self.latent_dim))
+    return self.inverse(z)
