@@ -13,10 +13,10 @@ import os
 from typing import Any, Dict, Tuple
 
 import jax
+import numpy as np
 
 from coopjax import algorithms, data, parallel
 from coopjax import train_state as ts
-from coopjax.algorithms.cdrl import sample_in_chunks, samples_dir
 from coopjax.checkpoint import Checkpointer
 from coopjax.metric_writer import MetricWriter, Progress
 
@@ -50,6 +50,24 @@ def _setup(config, workdir: str):
     state = restored
     log(f'Resumed from {ckpt.directory} at step {int(state.step)}.')
   return dataset, algo, mesh, ckpt, parallel.put_replicated(state, mesh)
+
+
+def sample_in_chunks(sampler_fn, state, key, total: int, chunk: int):
+  """Runs a ``(state, key) -> (x, levels)`` sampler of ``chunk`` samples until
+  ``total`` are drawn (each chunk uses ``fold_in(key, i)``)."""
+  xs, levels = [], []
+  for i in range(-(-total // chunk)):
+    x, lv = sampler_fn(state, jax.random.fold_in(key, i))
+    xs.append(np.asarray(x))
+    levels.append(np.asarray(lv))
+  return (np.concatenate(xs)[:total],
+          np.concatenate(levels, axis=1)[:, :total])
+
+
+def samples_dir(workdir: str) -> str:
+  path = os.path.join(workdir, 'samples')
+  os.makedirs(path, exist_ok=True)
+  return path
 
 
 def _param_counts(state: ts.TrainState) -> str:

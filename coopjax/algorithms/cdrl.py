@@ -6,7 +6,6 @@ config and turns samples into files and figures.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, Optional, Tuple
 
 import jax
@@ -116,21 +115,3 @@ class CDRLAlgorithm:
                          titles)
     return {'tv_samples': metrics.sample_tv(samples, dataset),
             'tv_density': metrics.density_tv(logd[-1], dataset)}
-
-
-def sample_in_chunks(sampler_fn, state, key, total: int, chunk: int):
-  """Runs a ``(state, key) -> (x, levels)`` sampler of ``chunk`` samples until
-  ``total`` are drawn (each chunk uses ``fold_in(key, i)``)."""
-  xs, levels = [], []
-  for i in range(-(-total // chunk)):
-    x, lv = sampler_fn(state, jax.random.fold_in(key, i))
-    xs.append(np.asarray(x))
-    levels.append(np.asarray(lv))
-  return (np.concatenate(xs)[:total],
-          np.concatenate(levels, axis=1)[:, :total])
-
-
-def samples_dir(workdir: str) -> str:
-  path = os.path.join(workdir, 'samples')
-  os.makedirs(path, exist_ok=True)
-  return path
