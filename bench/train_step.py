@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from coopjax import algorithms, cdrl, parallel, rng
+from coopjax import algorithms, cdrl, data, parallel, rng
 from coopjax import train_state as ts
 
 REFERENCE_SECONDS_PER_STEP = 3.0  # authors' PyTorch toy step, 2 CPU cores
@@ -52,16 +52,22 @@ def main():
   args = parser.parse_args()
   config = load_config(args.config)
   batch = config.data.batch_size
-  algo = algorithms.build(config, (2,))
+  try:
+    dataset = data.load(config.data, config.seed)
+  except FileNotFoundError:  # tfds data not prepared here: random images
+    size = config.data.image_size
+    dataset = data.images.random_images(
+        (size, size, config.data.get('channels', 3)), 2 * batch,
+        config.model.get('num_classes', 0), name=config.data.name)
+  algo = algorithms.build(config, dataset)
   mesh = parallel.make_mesh()
-  params, stats = jax.jit(algo.init_variables)(jax.random.key(0))
+  x = parallel.put_batch(dataset.batch(0, batch, 0), mesh)
+  params, stats = jax.jit(algo.init_variables)(jax.random.key(0),
+                                               dataset.batch(0, 2, 0))
   state = parallel.put_replicated(ts.create(params, stats, algo.optimizers),
                                   mesh)
   step_fn = parallel.make_train_step(algo.grads_fn, algo.optimizers,
                                      config.train.ema, mesh)
-  x = parallel.put_batch(
-      np.random.default_rng(0).uniform(-8, 8, (batch, 2)).astype(np.float32),
-      mesh)
   key = jax.random.key(0)
   holder = [state]
 
@@ -79,14 +85,15 @@ def main():
   t = jnp.asarray(np.random.default_rng(1).integers(1, 7, batch), jnp.int32)
   keys = rng.example_keys(key, 0, batch)
   chain = jax.jit(lambda ev, y: cdrl.refine(model, ev, y, y, t, keys)[0])
-  chain_s = timed(lambda: chain(ev, x), args.steps)
+  chain_s = timed(lambda: chain(ev, x['x']), args.steps)
   grads_per_s = batch * model.n_steps / chain_s
 
   print(f'backend={jax.default_backend()} devices={jax.device_count()} '
         f'config={args.config} batch={batch} K={model.n_steps}')
   print(f'compile: {compile_s:.1f} s')
   print(f'train step: {step_s:.3f} s/step = {1 / step_s:.2f} steps/s '
-        f'({batch / step_s:,.0f} examples/s)')
+        f'({batch / step_s:,.0f} examples/s, '
+        f'{batch / step_s / jax.device_count():,.0f} per device)')
   print(f'Langevin chain alone: {chain_s:.3f} s = {grads_per_s:,.0f} '
         f'per-example EBM gradient evaluations/s')
   if batch == 2500 and model.n_steps == 15:

@@ -99,6 +99,7 @@ def langevin(log_prob: LogProbFn,
              clip_drift: Optional[float] = None,
              clip_x: Optional[Tuple[float, float]] = None,
              mala: bool = False,
+             clamp: Optional[Tuple[jax.Array, jax.Array]] = None,
              args: Tuple[Any, ...] = ()) -> Tuple[jax.Array, LangevinInfo]:
   """Runs ``n_steps`` of (optionally Metropolis-adjusted) Langevin dynamics.
 
@@ -119,6 +120,10 @@ def langevin(log_prob: LogProbFn,
     mala: accept or reject each proposal with the Metropolis-Hastings ratio of
       the Langevin proposal, so that ``p`` is exactly invariant. Incompatible
       with ``clip_x`` (a clipped proposal has no tractable density).
+    clamp: optional ``(mask, values)`` broadcastable to ``x0``: after every
+      step, coordinates where ``mask`` is true are reset to ``values``
+      (inpainting: the chain moves only the unknown coordinates). Not with
+      ``mala``.
     args: extra arguments passed to ``log_prob`` (parameters, conditioning).
 
   Returns:
@@ -126,13 +131,16 @@ def langevin(log_prob: LogProbFn,
     :class:`LangevinInfo` of per-step diagnostics.
 
   Raises:
-    ValueError: for ``mala`` together with ``clip_x``, or ``n_steps < 0``.
+    ValueError: for ``mala`` together with ``clip_x`` or ``clamp``, or
+      ``n_steps < 0``.
   """
   if n_steps < 0:
     raise ValueError(f'n_steps must be >= 0, got {n_steps}.')
   if mala and clip_x is not None:
     raise ValueError('mala=True cannot be combined with clip_x: the clipped '
                      'proposal density is not tractable. Drop one of them.')
+  if mala and clamp is not None:
+    raise ValueError('mala=True cannot be combined with clamp.')
   x0 = jnp.asarray(x0)
   batch = x0.shape[0]
   s = _expand(step_size, x0)
@@ -159,7 +167,11 @@ def langevin(log_prob: LogProbFn,
 
   def propose(x, d, k):
     prop = x + d + s * noise * _normal(k, x)
-    return prop if clip_x is None else jnp.clip(prop, clip_x[0], clip_x[1])
+    if clip_x is not None:
+      prop = jnp.clip(prop, clip_x[0], clip_x[1])
+    if clamp is not None:
+      prop = jnp.where(clamp[0], clamp[1], prop)
+    return prop
 
   def plain_step(x, keys):
     lp, g = value_and_grad(x)

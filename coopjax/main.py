@@ -1,8 +1,10 @@
 """Command line: ``python -m coopjax.main --config=configs/checkerboard.py --workdir=DIR``.
 
 Modes: ``train`` (default; resumes from DIR), ``sample`` (draws
-``config.sample.num`` samples from the latest checkpoint) and ``eval`` (prints
-the quality metrics). Any config field can be overridden, e.g.
+``config.sample.num`` samples from the latest checkpoint), ``eval`` (prints
+the quality metrics), and the algorithm's own tasks on the latest checkpoint
+(CDRL: ``guided``, ``compose``, ``inpaint``, ``ood``, ``fewer_steps``; see
+``coopjax.algorithms``). Any config field can be overridden, e.g.
 ``--config.train.steps=100``; an unknown field or a value of the wrong type is
 refused with its name.
 """
@@ -20,7 +22,8 @@ _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Path to a config file, optionally with :variant.',
     lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory of the run.')
-_MODE = flags.DEFINE_enum('mode', 'train', MODES, 'What to do.')
+_MODE = flags.DEFINE_string(
+    'mode', 'train', 'train, sample, eval, or a task of the algorithm.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -34,8 +37,10 @@ def main(argv):
     train.train_and_evaluate(config, workdir)
   elif _MODE.value == 'sample':
     train.sample(config, workdir)
-  else:
+  elif _MODE.value == 'eval':
     train.evaluate(config, workdir)
+  else:
+    train.run_task(config, workdir, _MODE.value)
 
 
 def run():

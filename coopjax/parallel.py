@@ -20,7 +20,7 @@ from coopjax import train_state as ts
 from coopjax.rng import example_keys
 
 DATA = 'data'
-# grads_fn(params, stats, x, keys) -> (grads, new_stats, metrics)
+# grads_fn(params, stats, batch, keys) -> (grads, new_stats, metrics)
 GradsFn = Callable[..., Any]
 
 
@@ -53,24 +53,26 @@ def make_train_step(grads_fn: GradsFn,
   """Builds the jitted, data-parallel train step.
 
   Args:
-    grads_fn: per-device ``grads_fn(params, stats, x, keys) -> (grads,
-      new_stats, metrics)`` with ``keys`` the ``[B_local]`` per-example keys.
+    grads_fn: per-device ``grads_fn(params, stats, batch, keys) -> (grads,
+      new_stats, metrics)``; ``batch`` is the local slice of the batch dict
+      (``{'x': ..., ['label': ...]}``), ``keys`` the ``[B_local]``
+      per-example keys.
     optimizers: optax transformations per network name.
     ema_decay: EMA decay of the parameters.
     mesh: the mesh; its ``'data'`` axis shards the batch.
 
   Returns:
     ``step(state, batch, key) -> (state, metrics)``. ``batch`` is the global
-    batch (sharded over ``'data'``), ``key`` the run's base key: step ``n``
+    batch dict (every array sharded over ``'data'``), ``key`` the run's base key: step ``n``
     uses ``fold_in(key, n)``, and example ``i`` of the global batch
     ``fold_in(fold_in(key, n), i)``, so the result is the same on any number of
     devices. A step whose metrics or new parameters are not finite leaves the
     parameters unchanged and reports ``metrics['finite'] = False``.
   """
 
-  def per_device(state: ts.TrainState, x: jax.Array, key: jax.Array,
+  def per_device(state: ts.TrainState, x: Any, key: jax.Array,
                  mark_varying: bool = True):
-    local = x.shape[0]
+    local = jax.tree_util.tree_leaves(x)[0].shape[0]
     offset = jax.lax.axis_index(DATA) * local
     keys = example_keys(jax.random.fold_in(key, state.step), offset, local)
     params = state.params
@@ -96,7 +98,7 @@ def make_train_step(grads_fn: GradsFn,
       new, metrics = jax.vmap(
           lambda s, b, k: per_device(s, b, k, mark_varying=False),
           in_axes=(None, 0, None), out_axes=None, axis_name=DATA)(
-              state, x[None], key)
+              state, jax.tree_util.tree_map(lambda a: a[None], x), key)
       return new, metrics
     return jax.jit(single, donate_argnums=0)
   sharded = jax.shard_map(per_device, mesh=mesh,
@@ -109,10 +111,13 @@ def put_replicated(tree: Any, mesh: Mesh) -> Any:
   return jax.device_put(tree, replicated(mesh))
 
 
-def put_batch(local_batch: np.ndarray, mesh: Mesh) -> jax.Array:
-  """Assembles the global batch from this process's slice, sharded on ``'data'``."""
-  return jax.make_array_from_process_local_data(batch_sharding(mesh),
-                                                local_batch)
+def put_batch(local_batch: Any, mesh: Mesh) -> Any:
+  """Assembles the global batch (an array or a dict of arrays) from this
+  process's slice, sharded on ``'data'``."""
+  sharding = batch_sharding(mesh)
+  return jax.tree_util.tree_map(
+      lambda a: jax.make_array_from_process_local_data(sharding, a),
+      local_batch)
 
 
 def host_metrics(metrics: Dict[str, jax.Array]) -> Dict[str, float]:

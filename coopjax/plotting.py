@@ -168,8 +168,8 @@ def plot_samples_2d(path, samples: np.ndarray, box: float,
   _save(_samples_figure(samples, box, true_probs, edges), path)
 
 
-def save_image_grid(path, images: np.ndarray,
-                    ncol: Optional[int] = None) -> None:
+def save_image_grid(path, images: np.ndarray, ncol: Optional[int] = None,
+                    zoom: int = 1) -> None:
   """Writes images as one PNG grid, pixel for pixel, with 1-px black padding.
 
   Images fill the grid row by row; unused cells stay black. The PNG is
@@ -180,6 +180,8 @@ def save_image_grid(path, images: np.ndarray,
     images: ``[N, H, W, C]`` with values in ``[-1, 1]`` (clipped), ``C`` in
       ``{1, 3}``.
     ncol: images per row; default ``ceil(sqrt(N))``.
+    zoom: each pixel becomes a ``zoom x zoom`` block (small images such as
+      the 8x8 digits).
 
   Raises:
     ValueError: bad shape or ``ncol < 1``.
@@ -188,6 +190,8 @@ def save_image_grid(path, images: np.ndarray,
   if images.ndim != 4 or images.shape[-1] not in (1, 3) or not len(images):
     raise ValueError(f"save_image_grid needs images [N, H, W, C] with N >= 1 "
                      f"and C in {{1, 3}}, got shape {images.shape}")
+  if zoom > 1:
+    images = images.repeat(zoom, axis=1).repeat(zoom, axis=2)
   num, height, width, _ = images.shape
   ncol = ncol or math.ceil(math.sqrt(num))
   if ncol < 1:

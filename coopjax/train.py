@@ -14,6 +14,7 @@ from typing import Any, Dict, Tuple
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from coopjax import algorithms, data, parallel
 from coopjax import train_state as ts
@@ -38,11 +39,18 @@ def _setup(config, workdir: str):
   if config.train.on_nonfinite not in ON_NONFINITE:
     raise ValueError(f'config.train.on_nonfinite={config.train.on_nonfinite!r};'
                      f' expected one of {ON_NONFINITE}.')
-  dataset = data.load_points(config.data, config.seed)
-  algo = algorithms.build(config, dataset.points.shape[1:])
+  dataset = data.load(config.data, config.seed, jax.process_index(),
+                      jax.process_count())
+  algo = algorithms.build(config, dataset)
   mesh = parallel.make_mesh()
   parallel.check_batch_size(config.data.batch_size, mesh)
-  params, stats = jax.jit(algo.init_variables)(jax.random.key(config.seed))
+  init_batch = dataset.batch(0, min(config.data.batch_size, len(dataset)),
+                             config.seed)
+  params, stats = jax.jit(algo.init_variables)(jax.random.key(config.seed),
+                                               init_batch)
+  if jax.process_count() > 1:
+    # Data-dependent initialisation may see a different shard per process.
+    params, stats = multihost_utils.broadcast_one_to_all((params, stats))
   state = ts.create(params, stats, algo.optimizers)
   ckpt = Checkpointer(workdir, config.train.keep_checkpoints)
   restored = ckpt.restore(state)
@@ -53,15 +61,16 @@ def _setup(config, workdir: str):
 
 
 def sample_in_chunks(sampler_fn, state, key, total: int, chunk: int):
-  """Runs a ``(state, key) -> (x, levels)`` sampler of ``chunk`` samples until
-  ``total`` are drawn (each chunk uses ``fold_in(key, i)``)."""
-  xs, levels = [], []
+  """Runs a ``(state, key) -> (x, aux)`` sampler of ``chunk`` samples until
+  ``total`` are drawn (chunk ``i`` uses ``fold_in(key, i)``).
+
+  ``aux`` is a dict of arrays with the sample index first; everything is
+  concatenated on that axis and returned as numpy.
+  """
+  parts = []
   for i in range(-(-total // chunk)):
-    x, lv = sampler_fn(state, jax.random.fold_in(key, i))
-    xs.append(np.asarray(x))
-    levels.append(np.asarray(lv))
-  return (np.concatenate(xs)[:total],
-          np.concatenate(levels, axis=1)[:, :total])
+    parts.append(jax.device_get(sampler_fn(state, jax.random.fold_in(key, i))))
+  return jax.tree_util.tree_map(lambda *a: np.concatenate(a)[:total], *parts)
 
 
 def samples_dir(workdir: str) -> str:
@@ -82,11 +91,11 @@ def _write_report(config, algo, dataset, state, workdir: str, num: int,
   chunk = min(num, config.sample.get('chunk', 10000))
   sampler = algo.sampler(chunk, n_steps)
   key = jax.random.fold_in(jax.random.key(config.seed), int(state.step) + 1)
-  x, levels = sample_in_chunks(sampler, state, key, num, chunk)
+  x, aux = sample_in_chunks(sampler, state, key, num, chunk)
   if jax.process_index() != 0:
     return {}
   prefix = os.path.join(samples_dir(workdir), name)
-  result = algo.report_points(state, dataset, x, levels, prefix)
+  result = algo.report(state, dataset, x, aux, prefix)
   log(f'Wrote {prefix}.npz and {prefix}.png ' +
       ' '.join(f'{k}={v:.4f}' for k, v in result.items()))
   return result
@@ -113,7 +122,8 @@ def train_and_evaluate(config, workdir: str) -> ts.TrainState:
   os.makedirs(workdir, exist_ok=True)
   dataset, algo, mesh, ckpt, state = _setup(config, workdir)
   _save_config(config, workdir)
-  log(f'{config.algorithm} on {dataset.name} ({len(dataset.points)} points), '
+  log(f'{config.algorithm} on {dataset.name} ({len(dataset)} examples of '
+      f'shape {dataset.example_shape}), '
       f'{mesh.devices.size} device(s), params: {_param_counts(state)}')
   step_fn = parallel.make_train_step(algo.grads_fn, algo.optimizers,
                                      config.train.ema, mesh)
@@ -123,8 +133,8 @@ def train_and_evaluate(config, workdir: str) -> ts.TrainState:
   start = int(state.step)
   progress = Progress(total, start)
   for step in range(start, total):
-    batch = data.batch_at(dataset.points, step, config.data.batch_size,
-                          config.seed, jax.process_index(), jax.process_count())
+    batch = dataset.batch(step, config.data.batch_size, config.seed,
+                          jax.process_index(), jax.process_count())
     state, metrics = step_fn(state, parallel.put_batch(batch, mesh), key)
     done = step + 1
     if not bool(metrics['finite']):
@@ -186,6 +196,24 @@ def evaluate(config, workdir: str) -> Dict[str, float]:
   result = {'step': int(state.step), **result}
   if jax.process_index() == 0:
     with open(os.path.join(workdir, 'eval.json'), 'w', encoding='utf-8') as f:
+      json.dump(result, f, indent=2)
+    log(json.dumps(result))
+  return result
+
+
+def run_task(config, workdir: str, mode: str) -> Dict[str, float]:
+  """Runs the algorithm's task ``mode`` (e.g. ``inpaint``) on the latest
+  checkpoint; writes ``samples/<mode>_<step>.*`` and ``<mode>.json``."""
+  dataset, algo, state = _restore_for_inference(config, workdir)
+  tasks = algo.tasks
+  if mode not in tasks:
+    raise ValueError(f'--mode={mode} is not a task of {config.algorithm}; '
+                     f'its tasks: {", ".join(sorted(tasks)) or "none"}.')
+  prefix = os.path.join(samples_dir(workdir), f'{mode}_{int(state.step)}')
+  result = {'step': int(state.step), **tasks[mode](state, dataset, prefix)}
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, f'{mode}.json'), 'w',
+              encoding='utf-8') as f:
       json.dump(result, f, indent=2)
     log(json.dumps(result))
   return result

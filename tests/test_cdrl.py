@@ -175,9 +175,10 @@ def test_sampling_is_per_example_and_shapes():
   full = jax.jit(lambda key: cdrl.sample(model, ev, params['init'], key, 8,
                                          (2,)))
   key = jax.random.key(3)
-  x, levels = full(key)
-  assert x.shape == (8, 2) and levels.shape == (6, 8, 2)
-  np.testing.assert_allclose(levels[-1], x)  # no Tweedie step
+  x, trace = full(key)
+  assert x.shape == (8, 2) and trace.levels.shape == (6, 8, 2)
+  assert trace.proposals.shape == (6, 8, 2)
+  np.testing.assert_allclose(trace.levels[-1], x)  # no Tweedie step
   a, _ = run(key, 0)
   b, _ = run(key, 4)
   np.testing.assert_allclose(jnp.concatenate([a, b]), x, rtol=1e-5, atol=1e-6)

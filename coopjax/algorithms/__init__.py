@@ -1,19 +1,36 @@
 """Algorithms the trainer can run, by ``config.algorithm``.
 
-Each algorithm object offers ``networks``, ``optimizers``,
-``init_variables(key)``, ``grads_fn(params, stats, x, keys)`` (per-device) and
-its own sampling and reporting; :mod:`coopjax.train` drives any of them.
+An algorithm object is built from ``(config, dataset)`` and offers:
+
+- ``networks`` and ``optimizers`` (``{name: optax transformation}``);
+- ``init_variables(key, batch) -> (params, stats)`` (``batch``: a data batch
+  dict, for shapes and data-dependent initialisation);
+- ``grads_fn(params, stats, batch, keys) -> (grads, new_stats, metrics)``,
+  per device (see :func:`coopjax.parallel.make_train_step`);
+- ``sampler(num, n_steps) -> jitted (state, key) -> (x, aux)`` with ``aux`` a
+  dict of arrays indexed by sample first;
+- ``report(state, dataset, x, aux, prefix) -> {figure: value}``, which writes
+  ``prefix.npz`` and pictures;
+- ``tasks``: ``{mode: fn(state, dataset, prefix) -> {figure: value}}``, the
+  algorithm's extra CLI modes.
+
+:mod:`coopjax.train` drives any of them.
 """
 
-from typing import Tuple
-
-ALGORITHMS = ('cdrl', 'drl')
+ALGORITHMS = ('cdrl', 'drl', 'coopflow', 'latent_flow')
 
 
-def build(config, example_shape: Tuple[int, ...]):
-  """Builds the algorithm named by ``config.algorithm``."""
-  if config.algorithm in ('cdrl', 'drl'):
-    from coopjax.algorithms.cdrl import CDRLAlgorithm
-    return CDRLAlgorithm(config, example_shape)
-  raise ValueError(f'Unknown config.algorithm {config.algorithm!r}; known: '
+def build(config, dataset):
+  """Builds the algorithm named by ``config.algorithm`` for ``dataset``."""
+  name = config.algorithm
+  if name in ('cdrl', 'drl'):
+    from coopjax.algorithms.cdrl import CDRLAlgorithm  # pylint: disable=g-import-not-at-top
+    return CDRLAlgorithm(config, dataset)
+  if name == 'coopflow':
+    from coopjax.algorithms.coopflow import CoopFlowAlgorithm  # pylint: disable=g-import-not-at-top
+    return CoopFlowAlgorithm(config, dataset)
+  if name == 'latent_flow':
+    from coopjax.algorithms.latent_flow import LatentFlowAlgorithm  # pylint: disable=g-import-not-at-top
+    return LatentFlowAlgorithm(config, dataset)
+  raise ValueError(f'Unknown config.algorithm {name!r}; known: '
                    f'{", ".join(ALGORITHMS)}.')

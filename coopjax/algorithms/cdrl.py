@@ -1,35 +1,39 @@
 """CDRL / DRL wired for the trainer: config -> model, state, step, samples, reports.
 
 The mathematics is in :mod:`coopjax.cdrl`; this module only builds it from a
-config and turns samples into files and figures.
+config and turns samples into files and figures. The downstream tasks
+(guidance, composition, inpainting, OOD, fewer steps) are in
+:mod:`coopjax.algorithms.cdrl_tasks`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from coopjax import cdrl, metrics, plotting, schedules
+from coopjax import cdrl, conditioning, metrics, plotting, schedules
 from coopjax import train_state as ts
+from coopjax.algorithms import reports
 from coopjax.models import build_ebm, build_initializer
 
 
 class CDRLAlgorithm:
-  """CDRL (``algorithm='cdrl'``) or DRL (``'drl'``) for one data shape.
+  """CDRL (``algorithm='cdrl'``) or DRL (``'drl'``) for one dataset.
 
   Args:
     config: the full run config.
-    example_shape: shape of one data example, e.g. ``(2,)``.
+    dataset: the training set (gives the example shape and classes).
   """
 
   networks = ('ebm', 'init')
 
-  def __init__(self, config, example_shape: Tuple[int, ...]):
+  def __init__(self, config, dataset):
     self.config = config
-    self.example_shape = tuple(example_shape)
+    self.example_shape = tuple(dataset.example_shape)
+    self.kind = dataset.kind
     initializer = build_initializer(config.model)
     if config.algorithm == 'drl' and initializer is not None:
       raise ValueError("config.algorithm='drl' has no initializer: set "
@@ -38,47 +42,73 @@ class CDRLAlgorithm:
       raise ValueError("config.algorithm='cdrl' needs an initializer; "
                        "config.model.initializer='none' is the DRL baseline "
                        "(config.algorithm='drl').")
+    num_classes = int(config.model.get('num_classes', 0))
+    if num_classes:
+      wanted = _model_classes(dataset)
+      if wanted != num_classes:
+        raise ValueError(
+            f'config.model.num_classes={num_classes} but dataset '
+            f'{dataset.name!r} gives {wanted} labels (classes, or 2 per '
+            f'binary attribute); set it to {wanted} or to 0 (unconditional).')
     self.model = cdrl.CDRLModel(
         ebm=build_ebm(config.model), initializer=initializer,
         levels=schedules.levels_from_config(config.schedule),
-        n_steps=config.model.langevin_steps, tweedie=config.model.tweedie)
+        n_steps=config.model.langevin_steps, tweedie=config.model.tweedie,
+        num_classes=num_classes,
+        label_drop=float(config.model.get('label_drop', 0.1)))
     self.optimizers = {'ebm': ts.make_optimizer(config.optim.ebm)}
     if initializer is not None:
       self.optimizers['init'] = ts.make_optimizer(config.optim.init)
     self._samplers = {}
     self._log_densities = jax.jit(self._all_levels_log_density)
 
-  def init_variables(self, key: jax.Array):
-    """``(params, stats)`` dicts for a fresh run."""
+  def init_variables(self, key: jax.Array, batch: Dict[str, np.ndarray]):
+    """``(params, stats)`` dicts for a fresh run (``batch`` gives shapes)."""
     k_ebm, k_init = jax.random.split(key)
     x = jnp.zeros((2,) + self.example_shape, jnp.float32)
     logsnr = jnp.zeros((2,), jnp.float32)
-    ebm_vars = self.model.ebm.init(k_ebm, x, logsnr)
+    kwargs = {}
+    if self.model.num_classes:
+      kwargs['label'] = jnp.zeros((2,), jnp.int32)
+    ebm_vars = self.model.ebm.init(k_ebm, x, logsnr, **kwargs)
     params = {'ebm': ebm_vars['params']}
     stats = {'ebm': ebm_vars.get('batch_stats', {})}
     if self.model.initializer is not None:
-      params['init'] = self.model.initializer.init(k_init, x, logsnr)['params']
+      params['init'] = self.model.initializer.init(k_init, x, logsnr,
+                                                   **kwargs)['params']
     return params, stats
 
-  def grads_fn(self, params, stats, x, keys):
+  def grads_fn(self, params, stats, batch, keys):
     """Per-device gradients; see :func:`coopjax.cdrl.loss_and_grads`."""
-    return cdrl.loss_and_grads(self.model, params, stats, x, keys)
+    return cdrl.loss_and_grads(self.model, params, stats, batch, keys)
 
   def ebm_vars(self, state: ts.TrainState, ema: bool = True) -> Dict[str, Any]:
     params = state.ema if ema else state.params
     return {'params': params['ebm'], 'batch_stats': state.stats['ebm']}
 
-  def sampler(self, num: int, n_steps: Optional[int] = None):
-    """A jitted ``sample(state, key) -> (x, levels)`` using the EMA params.
+  def default_condition(self, num: int, start: Any = 0):
+    """Classes cycling over the batch at ``config.sample.guidance`` (conditional
+    models), or None."""
+    if not self.model.num_classes:
+      return None
+    labels = (jnp.arange(num) + start) % self.model.num_classes + 1
+    return conditioning.guided(labels, self.config.sample.get('guidance', 0.0))
 
+  def sampler(self, num: int, n_steps: Optional[int] = None):
+    """A jitted ``sample(state, key) -> (x, aux)`` using the EMA params.
+
+    ``aux`` holds ``levels`` and ``proposals``, ``[num, T, ...]`` each.
     Compiled once per ``(num, n_steps)`` and reused.
     """
     if (num, n_steps) not in self._samplers:
 
       def run(state, key):
-        return cdrl.sample(self.model, self.ebm_vars(state),
-                           state.ema.get('init'), key, num, self.example_shape,
-                           n_steps)
+        x, trace = cdrl.sample(self.model, self.ebm_vars(state),
+                               state.ema.get('init'), key, num,
+                               self.example_shape, n_steps,
+                               cond=self.default_condition(num))
+        return x, {'levels': jnp.swapaxes(trace.levels, 0, 1),
+                   'proposals': jnp.swapaxes(trace.proposals, 0, 1)}
 
       self._samplers[(num, n_steps)] = jax.jit(run)
     return self._samplers[(num, n_steps)]
@@ -95,13 +125,21 @@ class CDRLAlgorithm:
     return np.asarray(self._log_densities(state,
                                           jnp.asarray(points, jnp.float32)))
 
-  def report_points(self, state, dataset, samples: np.ndarray,
-                    levels: np.ndarray, path_prefix: str) -> Dict[str, float]:
-    """Writes ``<prefix>.npz`` and ``<prefix>.png`` for 2-D data; returns TVs.
+  def report(self, state, dataset, samples: np.ndarray, aux: Dict[str, Any],
+             path_prefix: str) -> Dict[str, float]:
+    """Writes ``<prefix>.npz`` and pictures; returns quality figures."""
+    if self.kind == 'points':
+      return self._report_points(state, dataset, samples,
+                                 np.swapaxes(aux['levels'], 0, 1), path_prefix)
+    titles = [f'level {t}' for t in range(self.model.num_levels, 0, -1)]
+    return reports.image_report(self.config, dataset, samples, path_prefix,
+                                levels=aux['levels'],
+                                proposals=aux['proposals'],
+                                level_titles=titles)
 
-    The npz holds ``x`` (final samples), ``density`` (the level-1 EBM's density
-    normalised over ``grid``), ``grid`` and ``levels`` (samples per level).
-    """
+  def _report_points(self, state, dataset, samples, levels, path_prefix):
+    """2-D data: npz with ``x``, ``density`` (level 1, normalised over ``grid``),
+    ``grid``, ``levels``; a PNG per level; TV figures."""
     grid = metrics.fine_grid(dataset, self.config.sample.grid_k)
     flat = grid.reshape(-1, 2)
     logd = self.level_log_densities(state, flat).reshape(
@@ -115,3 +153,14 @@ class CDRLAlgorithm:
                          titles)
     return {'tv_samples': metrics.sample_tv(samples, dataset),
             'tv_density': metrics.density_tv(logd[-1], dataset)}
+
+  @property
+  def tasks(self):
+    """CLI modes beyond train/sample/eval: ``{name: fn(state, dataset, prefix)}``."""
+    from coopjax.algorithms import cdrl_tasks  # pylint: disable=g-import-not-at-top
+    return cdrl_tasks.tasks_for(self)
+
+
+def _model_classes(dataset) -> int:
+  attributes = getattr(dataset, 'attributes', None)
+  return 2 * len(attributes) if attributes else dataset.num_classes

@@ -33,6 +33,7 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 
 from coopjax.data import arrays
+from coopjax.data import batching
 
 MC_POINTS = 4_000_000
 MC_SEED = 20240607
@@ -64,6 +65,22 @@ class PointDataset:
   bins: int
   probs_fn: Optional[Callable[[float, int], np.ndarray]] = dataclasses.field(
       default=None, repr=False)
+
+  kind = "points"
+  num_classes = 0
+
+  @property
+  def example_shape(self) -> Tuple[int, ...]:
+    return tuple(self.points.shape[1:])
+
+  def __len__(self) -> int:
+    return len(self.points)
+
+  def batch(self, step: int, batch_size: int, seed: int,
+            process_index: int = 0, process_count: int = 1):
+    """``{'x': [B / P, 2]}``: this process's share of step ``step``'s batch."""
+    return {"x": batching.batch_at(self.points, step, batch_size, seed,
+                                   process_index, process_count)}
 
   def edges(self) -> np.ndarray:
     """Returns the ``[bins + 1]`` bin edges over ``[-box, box]`` (both axes)."""
@@ -256,46 +273,3 @@ def load_points(data_config, seed: int) -> PointDataset:
         f"data.batch_size={batch_size} exceeds the {len(dataset.points)} "
         f"points of dataset {name!r}; lower it or raise data.num_points.")
   return dataset
-
-
-def batch_at(points: np.ndarray, step: int, batch_size: int, seed: int,
-             process_index: int = 0, process_count: int = 1) -> np.ndarray:
-  """This process's share of the global batch of training step ``step``.
-
-  The global batch is ``batch_size`` indices drawn without replacement by
-  ``np.random.default_rng([seed, step])``, so it depends only on
-  ``(seed, step)`` (a resumed run sees the same batches) and the processes'
-  slices concatenate to the one-process batch.
-
-  Args:
-    points: ``[N, 2]`` training set.
-    step: training step, >= 0.
-    batch_size: global batch size, divisible by ``process_count``, <= N.
-    seed: data seed, >= 0.
-    process_index: this process, in ``[0, process_count)``.
-    process_count: number of processes sharing the batch.
-
-  Returns:
-    ``[batch_size // process_count, 2]`` float32 rows
-    ``[process_index * batch_size // process_count, ...)`` of the global batch.
-
-  Raises:
-    ValueError: any argument outside the ranges above.
-  """
-  n = len(points)
-  if batch_size < 1 or batch_size > n:
-    raise ValueError(f"batch_size={batch_size} must be in [1, {n}] (the number "
-                     "of points) for sampling without replacement.")
-  if process_count < 1 or batch_size % process_count:
-    raise ValueError(f"batch_size={batch_size} is not divisible by "
-                     f"process_count={process_count}.")
-  if not 0 <= process_index < process_count:
-    raise ValueError(f"process_index={process_index} is outside "
-                     f"[0, process_count={process_count}).")
-  if seed < 0 or step < 0:
-    raise ValueError(f"seed={seed} and step={step} must be >= 0.")
-  idx = np.random.default_rng([int(seed), int(step)]).choice(
-      n, size=batch_size, replace=False)
-  per = batch_size // process_count
-  mine = idx[process_index * per:(process_index + 1) * per]
-  return np.asarray(points[mine], dtype=np.float32)

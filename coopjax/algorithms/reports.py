@@ -1,0 +1,87 @@
+"""Pictures and quality figures for image samples, shared by every algorithm.
+
+``image_report`` writes ``<prefix>.npz`` (the samples and any per-level
+trace), ``<prefix>.png`` (a grid of up to 100 samples) and, given a trace,
+``<prefix>_levels.png``: one row per example, each level's initializer
+proposal beside its Langevin result (the CDRL paper's analysis figure). It
+returns the quality figures the data allow: the digits Frechet distance for
+the embedded digits, FID / Inception Score when ``config.eval.inception_path``
+names converted Inception weights.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+
+from coopjax import plotting
+
+GRID = 100
+TRACE_ROWS = 8
+
+
+def zoom_for(images: np.ndarray) -> int:
+  """Pixel zoom that makes small images (8x8 digits) visible: to >= 32 px."""
+  return max(1, 32 // images.shape[1])
+
+
+def trace_grid(levels: np.ndarray, proposals: np.ndarray) -> np.ndarray:
+  """``[rows * 2T, H, W, C]``: per example, (proposal, result) for each level."""
+  rows = min(TRACE_ROWS, len(levels))
+  pairs = np.stack([proposals[:rows], levels[:rows]], axis=2)  # [r, T, 2, ...]
+  return pairs.reshape((-1,) + levels.shape[2:])
+
+
+def cache_dir(config, prefix: str) -> str:
+  """``config.eval.cache_dir``, else ``<workdir>/cache`` next to ``samples/``."""
+  path = config.eval.get('cache_dir', '') or os.path.join(
+      os.path.dirname(os.path.dirname(os.path.abspath(prefix))), 'cache')
+  os.makedirs(path, exist_ok=True)
+  return path
+
+
+def quality(config, dataset, samples: np.ndarray,
+            prefix: str) -> Dict[str, float]:
+  """Frechet figures of ``samples`` against the data (see module docstring)."""
+  from coopjax import evaluation  # pylint: disable=g-import-not-at-top
+  if dataset.name == 'digits':
+    return {'frechet_digits': float(evaluation.digits_frechet(
+        samples, cache_dir(config, prefix)))}
+  path = config.eval.get('inception_path', '')
+  if not path:
+    return {}
+  return evaluation.fid_and_is(samples, dataset, path, cache_dir(config,
+                                                                prefix))
+
+
+def image_report(config, dataset, samples: np.ndarray, prefix: str,
+                 levels: Optional[np.ndarray] = None,
+                 proposals: Optional[np.ndarray] = None,
+                 level_titles: Optional[Sequence[str]] = None
+                 ) -> Dict[str, float]:
+  """Writes the npz and PNGs of image samples; returns quality figures.
+
+  Args:
+    config: the run config (``eval`` fields pick the figures).
+    dataset: the training set.
+    samples: ``[N, H, W, C]`` in [-1, 1].
+    prefix: path prefix of the files.
+    levels: optional ``[N, T, H, W, C]`` per-level results.
+    proposals: optional ``[N, T, H, W, C]`` per-level proposals.
+    level_titles: names of the T levels, stored in the npz.
+  """
+  arrays = {'x': samples}
+  if levels is not None:
+    arrays['levels'] = levels[:GRID]
+    arrays['proposals'] = proposals[:GRID]
+    arrays['level_titles'] = np.asarray(list(level_titles or ()))
+  np.savez(prefix + '.npz', **arrays)
+  zoom = zoom_for(samples)
+  plotting.save_image_grid(prefix + '.png', samples[:GRID], ncol=10, zoom=zoom)
+  if levels is not None:
+    plotting.save_image_grid(prefix + '_levels.png',
+                             trace_grid(levels, proposals),
+                             ncol=2 * levels.shape[1], zoom=zoom)
+  return quality(config, dataset, samples, prefix)

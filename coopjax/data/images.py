@@ -1,0 +1,243 @@
+"""Image datasets held in host memory: the embedded digits, user arrays, tfds.
+
+Every image set becomes an :class:`ImageDataset`: ``[N, H, W, C]`` images
+(uint8 0..255, or float32 already in [-1, 1]), optional integer labels, and a
+held-out split. Batches are functions of ``(seed, step)`` (see
+:mod:`coopjax.data.batching`), scaled to float32 in [-1, 1] and, where the
+config asks, flipped left-right with a per-example coin that also depends only
+on ``(seed, step)``.
+
+Sources (``config.data.name``):
+
+- ``digits``: the 1797 8x8 grey digits shipped inside scikit-learn (values
+  0..16, scaled as ``v / 8 - 1``); ``data.image_size`` 8, or 16 by padding
+  with the background (``data.resize='pad'``) or bilinear resizing
+  (``'resize'``). A fixed 297-image test split; ``data.holdout_class`` moves
+  one digit entirely to the test split (one-class anomaly detection).
+- ``array``: user images from ``data.path`` (``.npy``/``.npz``, ``N x H x W x C``
+  or ``N x H x W``, uint8 or float in [-1, 1]; labels from an ``npz`` array
+  named ``label`` if present).
+- tfds names (``cifar10``, ``svhn_cropped``, ``celeb_a``, ``mnist``,
+  ``fashion_mnist``, ``downsampled_imagenet/32x32``, ``imagenet_resized/32x32``):
+  read offline from ``data.tfds_dir``; each process reads only its own shard
+  (``tfds.split_for_jax_process``) and draws its share of each batch from it.
+  TensorFlow is imported only here, and only when such a dataset is loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+from coopjax.data import batching
+
+DIGITS_TEST = 297
+DIGITS_SPLIT_SEED = 1797
+
+# name -> (label feature or None, number of classes, flip by default)
+TFDS = {
+    'cifar10': ('label', 10, True),
+    'svhn_cropped': ('label', 10, False),
+    'celeb_a': (None, 0, True),
+    'mnist': ('label', 10, False),
+    'fashion_mnist': ('label', 10, False),
+    'downsampled_imagenet/32x32': (None, 0, True),
+    'imagenet_resized/32x32': ('label', 1000, True),
+}
+EMBEDDED = ('digits', 'array')
+CELEBA_CROP = 140
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ImageDataset:
+  """Images in host memory with their labels and a held-out split.
+
+  Attributes:
+    name: dataset name.
+    images: ``[N, H, W, C]`` uint8 (0..255) or float32 in [-1, 1].
+    labels: ``[N]`` int32 class indices in ``[0, num_classes)``, or None.
+    num_classes: number of classes (0: unlabelled).
+    test_images: held-out images in the same format, or None.
+    test_labels: their labels, or None.
+    flip: flip training batches left-right at random.
+    sharded: ``images`` is this process's shard only (tfds); batches are
+      then drawn from it, ``batch_size / process_count`` per process.
+    attributes: names of the binary attributes in ``labels`` columns
+      (CelebA), or None.
+  """
+  name: str
+  images: np.ndarray
+  labels: Optional[np.ndarray] = None
+  num_classes: int = 0
+  test_images: Optional[np.ndarray] = None
+  test_labels: Optional[np.ndarray] = None
+  flip: bool = False
+  sharded: bool = False
+  attributes: Optional[Tuple[str, ...]] = None
+
+  kind = 'images'
+
+  @property
+  def example_shape(self) -> Tuple[int, ...]:
+    return tuple(self.images.shape[1:])
+
+  def __len__(self) -> int:
+    return len(self.images)
+
+  def batch(self, step: int, batch_size: int, seed: int,
+            process_index: int = 0, process_count: int = 1
+            ) -> Dict[str, np.ndarray]:
+    """This process's share of step ``step``'s batch: ``{'x', ['label']}``.
+
+    ``x`` is float32 in [-1, 1]; ``label`` int32 when the set has labels.
+    """
+    if self.sharded:
+      per = batch_size // max(process_count, 1)
+      if batch_size % max(process_count, 1):
+        raise ValueError(f'batch_size={batch_size} is not divisible by '
+                         f'process_count={process_count}.')
+      idx = batching.local_indices(len(self.images), step, per,
+                                   seed * 1000003 + process_index)
+      coins = np.random.default_rng([int(seed), int(step), 1 + process_index]
+                                   ).random(per) < 0.5
+    else:
+      idx = batching.local_indices(len(self.images), step, batch_size, seed,
+                                   process_index, process_count)
+      per = len(idx)
+      coins = np.random.default_rng([int(seed), int(step), 0]).random(
+          batch_size)[process_index * per:(process_index + 1) * per] < 0.5
+    x = to_float(self.images[idx])
+    if self.flip:
+      x = np.where(coins[:, None, None, None], x[:, :, ::-1], x)
+    out = {'x': x}
+    if self.labels is not None:
+      out['label'] = np.asarray(self.labels[idx], np.int32)
+    return out
+
+  def test_batch(self, num: int) -> Dict[str, np.ndarray]:
+    """The first ``num`` held-out examples (training ones if there is no test split)."""
+    images = self.images if self.test_images is None else self.test_images
+    labels = self.labels if self.test_images is None else self.test_labels
+    out = {'x': to_float(images[:num])}
+    if labels is not None:
+      out['label'] = np.asarray(labels[:num], np.int32)
+    return out
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+  """uint8 0..255 -> float32 in [-1, 1]; float input is returned as float32."""
+  if images.dtype == np.uint8:
+    return images.astype(np.float32) / 127.5 - 1.0
+  return np.asarray(images, np.float32)
+
+
+def random_images(shape: Tuple[int, ...], num: int, num_classes: int = 0,
+                  seed: int = 0, name: str = 'random') -> ImageDataset:
+  """Uniform random uint8 images (and labels): a stand-in for benchmarks and
+  tests where the real data is not on disk."""
+  rng = np.random.default_rng(seed)
+  images = rng.integers(0, 256, (num,) + tuple(shape), dtype=np.uint8)
+  labels = (rng.integers(0, num_classes, num).astype(np.int32)
+            if num_classes else None)
+  return ImageDataset(name, images, labels, num_classes, images[:16],
+                      None if labels is None else labels[:16])
+
+
+def known_datasets() -> Tuple[str, ...]:
+  return EMBEDDED + tuple(TFDS)
+
+
+def _resize(x: np.ndarray, size: int, how: str) -> np.ndarray:
+  """Pads with the background value -1 or resizes bilinearly to ``size``."""
+  h = x.shape[1]
+  if size == h:
+    return x
+  if how == 'pad':
+    if size < h or (size - h) % 2:
+      raise ValueError(f"data.resize='pad' cannot turn {h}x{h} images into "
+                       f"{size}x{size}; use data.resize='resize'.")
+    p = (size - h) // 2
+    return np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), constant_values=-1.0)
+  if how == 'resize':
+    import jax  # pylint: disable=g-import-not-at-top
+    return np.asarray(jax.image.resize(x, (x.shape[0], size, size, x.shape[3]),
+                                       'bilinear'))
+  raise ValueError(f"data.resize={how!r}; expected 'pad' or 'resize'.")
+
+
+def load_digits(cfg) -> ImageDataset:
+  """scikit-learn's 8x8 digits, scaled to [-1, 1], with a fixed test split."""
+  from sklearn import datasets  # pylint: disable=g-import-not-at-top
+  digits = datasets.load_digits()
+  x = (digits.images.astype(np.float32) / 8.0 - 1.0)[..., None]
+  y = digits.target.astype(np.int32)
+  x = _resize(x, int(cfg.get('image_size', 8)), cfg.get('resize', 'pad'))
+  order = np.random.default_rng(DIGITS_SPLIT_SEED).permutation(len(x))
+  test, train = order[:DIGITS_TEST], order[DIGITS_TEST:]
+  holdout = int(cfg.get('holdout_class', -1))
+  if holdout >= 0:
+    if holdout > 9:
+      raise ValueError(f'data.holdout_class={holdout}; expected 0..9 or -1.')
+    test = np.concatenate([test, train[y[train] == holdout]])
+    train = train[y[train] != holdout]
+  return ImageDataset('digits', x[train], y[train], 10, x[test], y[test],
+                      flip=bool(cfg.get('random_flip', False)))
+
+
+def _read_user_images(path: str):
+  if not path or not os.path.isfile(path):
+    raise FileNotFoundError(
+        f'Image file {path!r} does not exist; set data.path to a .npy/.npz '
+        'file holding an N x H x W x C (or N x H x W) uint8 or [-1, 1] float '
+        'array (in an .npz: named "x", labels optionally named "label").')
+  if path.endswith('.npy'):
+    return np.load(path, allow_pickle=False), None
+  with np.load(path, allow_pickle=False) as f:
+    names = list(f.files)
+    key = 'x' if 'x' in names else (names[0] if len(names) == 1 else None)
+    if key is None:
+      raise ValueError(f'{path!r} holds arrays {names}; name the images "x".')
+    return f[key], (f['label'] if 'label' in names else None)
+
+
+def load_array(cfg) -> ImageDataset:
+  """User images from ``data.path``; the last 5% (at most 1000) held out."""
+  x, y = _read_user_images(cfg.get('path', ''))
+  if x.ndim == 3:
+    x = x[..., None]
+  if x.ndim != 4 or x.shape[0] < 2:
+    raise ValueError(f'Images in {cfg.path!r} have shape {x.shape}; expected '
+                     'N x H x W x C with N >= 2.')
+  if x.dtype != np.uint8:
+    x = x.astype(np.float32)
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1.0 - 1e-6 or hi > 1.0 + 1e-6:
+      raise ValueError(f'Float images in {cfg.path!r} span [{lo:g}, {hi:g}]; '
+                       'expected values in [-1, 1] (or pass uint8 0..255).')
+  num_classes = 0
+  if y is not None:
+    y = y.astype(np.int32).reshape(-1)
+    num_classes = int(y.max()) + 1
+  n_test = min(1000, max(1, len(x) // 20))
+  split = lambda a: (None, None) if a is None else (a[:-n_test], a[-n_test:])
+  (x_tr, x_te), (y_tr, y_te) = split(x), split(y)
+  return ImageDataset('array', x_tr, y_tr, num_classes, x_te, y_te,
+                      flip=bool(cfg.get('random_flip', False)))
+
+
+def load_images(cfg, process_index: int = 0,
+                process_count: int = 1) -> ImageDataset:
+  """The image set named by ``cfg.name`` (a ``config.data`` ConfigDict)."""
+  name = cfg.get('name', None)
+  if name == 'digits':
+    return load_digits(cfg)
+  if name == 'array':
+    return load_array(cfg)
+  if name in TFDS:
+    from coopjax.data import tfds_source  # pylint: disable=g-import-not-at-top
+    return tfds_source.load(cfg, process_index, process_count)
+  raise ValueError(f'Unknown image dataset {name!r}; known: '
+                   f'{", ".join(known_datasets())}.')
