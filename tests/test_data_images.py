@@ -1,0 +1,122 @@
+"""Image data: embedded digits, user arrays, tfds pipelines under mock data."""
+
+import ml_collections
+import numpy as np
+import pytest
+
+from coopjax import data
+from coopjax.data import images
+
+
+def cfg(**kw):
+  return ml_collections.ConfigDict(kw)
+
+
+def test_digits_range_split_and_padding():
+  ds = data.load(cfg(name='digits'), 0)
+  assert ds.kind == 'images' and ds.example_shape == (8, 8, 1)
+  assert len(ds) == 1500 and ds.test_images.shape == (297, 8, 8, 1)
+  assert ds.images.min() == -1.0 and ds.images.max() == 1.0
+  # 17 grey levels v / 8 - 1, v = 0..16
+  np.testing.assert_allclose(np.unique((ds.images + 1) * 8) % 1, 0)
+  # train and test together are the 1797 images, each exactly once
+  from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
+  every = np.sort(np.concatenate([ds.images, ds.test_images]).reshape(1797, -1),
+                  axis=0)
+  want = np.sort((load_digits().images / 8.0 - 1.0).reshape(1797, -1), axis=0)
+  np.testing.assert_allclose(every, want)
+  padded = data.load(cfg(name='digits', image_size=16, resize='pad'), 0)
+  np.testing.assert_array_equal(padded.images[:, 4:12, 4:12], ds.images)
+  assert np.all(padded.images[:, :4] == -1.0)
+  resized = data.load(cfg(name='digits', image_size=16, resize='resize'), 0)
+  assert resized.example_shape == (16, 16, 1)
+
+
+def test_digits_holdout_class_goes_to_test():
+  ds = data.load(cfg(name='digits', holdout_class=7), 0)
+  assert 7 not in set(ds.labels)
+  assert np.sum(ds.test_labels == 7) > 150  # all of the ~180 sevens
+
+
+def test_batches_deterministic_sliced_and_flipped():
+  ds = images.ImageDataset('t', np.arange(64 * 4, dtype=np.float32).reshape(
+      64, 2, 2, 1) / 256, np.arange(64, dtype=np.int32) % 10, 10, flip=True)
+  a = ds.batch(5, 16, 3)
+  b = ds.batch(5, 16, 3)
+  np.testing.assert_array_equal(a['x'], b['x'])
+  parts = [ds.batch(5, 16, 3, i, 4) for i in range(4)]
+  np.testing.assert_array_equal(np.concatenate([p['x'] for p in parts]),
+                                a['x'])
+  np.testing.assert_array_equal(np.concatenate([p['label'] for p in parts]),
+                                a['label'])
+  # every example is its source image or its mirror, both kinds occur
+  idx = a['label']  # labels identify the rows here only modulo 10
+  src = ds.images[[np.flatnonzero(
+      np.isclose(ds.images[:, :, :, 0].sum((1, 2)), x.sum()))[0]
+                   for x in a['x']]]
+  same = np.all(a['x'] == src, axis=(1, 2, 3))
+  mirrored = np.all(a['x'] == src[:, :, ::-1], axis=(1, 2, 3))
+  assert np.all(same | mirrored) and same.any() and mirrored.any()
+  assert idx.dtype == np.int32
+
+
+def test_uint8_scaling():
+  x = np.array([0, 255, 128], np.uint8)
+  np.testing.assert_allclose(images.to_float(x), [-1.0, 1.0, 128 / 127.5 - 1],
+                             atol=1e-6)
+
+
+def test_user_array_file(tmp_path):
+  path = str(tmp_path / 'imgs.npz')
+  x = np.random.default_rng(0).integers(0, 256, (40, 6, 6), dtype=np.uint8)
+  np.savez(path, x=x, label=np.arange(40) % 3)
+  ds = data.load(cfg(name='array', kind='images', path=path), 0)
+  assert ds.example_shape == (6, 6, 1) and ds.num_classes == 3
+  assert len(ds) + len(ds.test_images) == 40
+  bad = str(tmp_path / 'bad.npy')
+  np.save(bad, np.full((4, 3, 3, 1), 5.0, np.float32))
+  with pytest.raises(ValueError, match=r'expected values in \[-1, 1\]'):
+    data.load(cfg(name='array', kind='images', path=bad), 0)
+  with pytest.raises(FileNotFoundError, match='data.path'):
+    data.load(cfg(name='array', kind='images', path=str(tmp_path / 'no.npy')),
+              0)
+
+
+def test_unknown_dataset_lists_known():
+  with pytest.raises(ValueError, match='cifar10'):
+    data.load(cfg(name='cifar11'), 0)
+
+
+tfds = pytest.importorskip('tensorflow_datasets')
+
+
+def test_tfds_cifar10_svhn_mnist_under_mock_data():
+  with tfds.testing.mock_data(num_examples=12):
+    ds = data.load(cfg(name='cifar10', image_size=32, num_test=5), 0)
+    assert ds.images.shape == (12, 32, 32, 3) and ds.images.dtype == np.uint8
+    assert ds.test_images.shape == (5, 32, 32, 3) and ds.flip
+    assert ds.num_classes == 10 and ds.labels.dtype == np.int32
+    b = ds.batch(0, 4, 0)
+    assert b['x'].dtype == np.float32 and -1 <= b['x'].min() <= b['x'].max() <= 1
+    assert not data.load(cfg(name='svhn_cropped'), 0).flip
+    mnist = data.load(cfg(name='mnist', image_size=32), 0)
+    assert mnist.example_shape == (32, 32, 1)
+    assert np.all(mnist.images[:, :2] == 0)  # padded with black
+
+
+def test_tfds_celeba_crop_resize_attributes_and_process_shards():
+  with tfds.testing.mock_data(num_examples=8):
+    ds = data.load(cfg(name='celeb_a', image_size=16,
+                       attributes=('Male', 'Smiling', 'Young')), 0)
+    assert ds.example_shape == (16, 16, 3)
+    assert ds.labels.shape == (8, 3) and set(np.unique(ds.labels)) <= {0, 1}
+    assert ds.attributes == ('Male', 'Smiling', 'Young')
+    shard = data.load(cfg(name='cifar10'), 0, process_index=1,
+                      process_count=2)
+    assert shard.sharded  # (mock data ignores the split slice itself)
+    assert shard.batch(3, 8, 0, 1, 2)['x'].shape == (4, 32, 32, 3)
+
+
+def test_tfds_missing_data_says_what_to_download(tmp_path):
+  with pytest.raises(FileNotFoundError, match='download_and_prepare'):
+    data.load(cfg(name='svhn_cropped', tfds_dir=str(tmp_path)), 0)
