@@ -80,9 +80,8 @@ def samples_dir(workdir: str) -> str:
 
 
 def _param_counts(state: ts.TrainState) -> str:
-  return ', '.join(
-      f'{k}: {sum(x.size for x in jax.tree_util.tree_leaves(v)):,}'
-      for k, v in state.params.items())
+  from coopjax import models  # pylint: disable=g-import-not-at-top
+  return models.describe(state.params)
 
 
 def _write_report(config, algo, dataset, state, workdir: str, num: int,

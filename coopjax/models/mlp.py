@@ -18,30 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from coopjax.models.embedding import logsnr_embedding
-
-# PyTorch's default Linear initialisation (variance 1 / (3 fan_in)), which the
-# reference networks use.
-torch_default_init = nn.initializers.variance_scaling(1 / 3, 'fan_in',
-                                                      'uniform')
-
-
-def lrelu(x: jax.Array) -> jax.Array:
-  return nn.leaky_relu(x, negative_slope=0.2)
-
-
-class SNDense(nn.Module):
-  """A Dense layer, spectrally normalised with ``flax.linen.SpectralNorm``."""
-  features: int
-  use_sn: bool = True
-  use_bias: bool = True
-
-  @nn.compact
-  def __call__(self, x: jax.Array, update_stats: bool = False) -> jax.Array:
-    dense = nn.Dense(self.features, use_bias=self.use_bias,
-                     kernel_init=torch_default_init)
-    if not self.use_sn:
-      return dense(x)
-    return nn.SpectralNorm(dense)(x, update_stats=update_stats)
+from coopjax.models.layers import SNDense, lrelu, torch_default_init
 
 
 class EnergyBlock(nn.Module):
