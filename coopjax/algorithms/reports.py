@@ -16,7 +16,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from coopjax import plotting
+from coopjax import metrics, plotting
 
 GRID = 100
 TRACE_ROWS = 8
@@ -45,18 +45,14 @@ def cache_dir(config, prefix: str) -> str:
 def quality(config, dataset, samples: np.ndarray,
             prefix: str) -> Dict[str, float]:
   """Frechet figures of ``samples`` against the data (see module docstring)."""
-  try:
-    from coopjax import evaluation  # pylint: disable=g-import-not-at-top
-  except ImportError:  # TODO(lead): remove once coopjax.evaluation lands
-    return {}
   if dataset.name == 'digits':
-    return {'frechet_digits': float(evaluation.digits_frechet(
-        samples, cache_dir(config, prefix)))}
+    return {'frechet_digits': metrics.digits_frechet(
+        samples, cache_dir(config, prefix),
+        resize=config.data.get('resize', 'pad'))}
   path = config.eval.get('inception_path', '')
   if not path:
     return {}
-  return evaluation.fid_and_is(samples, dataset, path, cache_dir(config,
-                                                                prefix))
+  return metrics.fid_and_is(samples, dataset, path, cache_dir(config, prefix))
 
 
 def image_report(config, dataset, samples: np.ndarray, prefix: str,

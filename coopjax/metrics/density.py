@@ -183,7 +183,3 @@ def auroc(scores_pos: np.ndarray, scores_neg: np.ndarray) -> float:
   ranks = _average_ranks(np.concatenate([pos, neg]))
   u = np.sum(ranks[:len(pos)]) - len(pos) * (len(pos) + 1) / 2.0
   return float(u / (len(pos) * len(neg)))
-
-
-# ------------------------------------------------------------ image metrics
-# FID (Inception features, statistics, Frechet distance) will live here.
