@@ -69,9 +69,14 @@ def check_writable(workdir: str, min_free_bytes: int = MIN_FREE_BYTES) -> None:
     min_free_bytes: refuse to start with less free space than this.
 
   Raises:
-    WorkdirError: the directory cannot be created or written, or the disk has
-      less than ``min_free_bytes`` free.
+    WorkdirError: the directory cannot be created or written, the disk has
+      less than ``min_free_bytes`` free, or ``workdir`` is a URL.
   """
+  if '://' in workdir:
+    raise WorkdirError(
+        errno.EINVAL, f'--workdir={workdir} is a URL; coopjax writes its '
+        f'config, metrics and samples with local file I/O. Mount the bucket '
+        f'(e.g. gcsfuse) at the same path on every host and pass that path.')
   with explain_write_errors(workdir, 'the run directory'):
     os.makedirs(workdir, exist_ok=True)
     probe = os.path.join(workdir, f'.write_test_{os.getpid()}')

@@ -4,14 +4,15 @@
 #
 #   launch/tpu_pod.sh create  NAME ZONE ACCELERATOR   # e.g. my-pod us-central2-b v4-32
 #   launch/tpu_pod.sh install NAME ZONE
-#   launch/tpu_pod.sh run     NAME ZONE configs/cifar10.py gs://BUCKET/runs/cifar10 [flags...]
+#   launch/tpu_pod.sh run     NAME ZONE configs/cifar10.py /gcs/BUCKET/runs/cifar10 [flags...]
 #   launch/tpu_pod.sh stop    NAME ZONE               # SIGTERM: every host saves, exits 75
 #   launch/tpu_pod.sh delete  NAME ZONE
 #
 # Assumes: gcloud is authenticated with a default project; the TPU VM image
 # has Python >= 3.10; this repository is reachable from the workers at
 # REPO_URL (default: a tarball of this checkout copied with scp); the workdir
-# is a gs:// path (or a shared mount) every worker can write. On the workers
+# is a path every worker sees, e.g. a bucket mounted with gcsfuse at
+# /gcs/BUCKET on each worker (set GCS_BUCKET and `install` mounts it). On the workers
 # COOPJAX_DISTRIBUTED=1 makes coopjax call jax.distributed.initialize(),
 # which finds the coordinator, process count and id from the TPU metadata.
 set -euo pipefail
@@ -41,9 +42,13 @@ case $CMD in
     fi
     on_all "cd coopjax && python3 -m venv .venv && . .venv/bin/activate && \
       pip install -U pip && pip install 'jax[tpu]' -e '.[data]'"
+    if [[ -n ${GCS_BUCKET:-} ]]; then
+      on_all "sudo mkdir -p /gcs/$GCS_BUCKET && sudo chown \$USER /gcs/$GCS_BUCKET && \
+        (mountpoint -q /gcs/$GCS_BUCKET || gcsfuse --implicit-dirs $GCS_BUCKET /gcs/$GCS_BUCKET)"
+    fi
     ;;
   run)
-    CONFIG=${1:?config file}; WORKDIR=${2:?workdir, e.g. gs://bucket/runs/x}
+    CONFIG=${1:?config file}; WORKDIR=${2:?workdir, e.g. /gcs/BUCKET/runs/x}
     shift 2
     # nohup: the run survives a dropped ssh session; logs in ~/coopjax.log.
     on_all "cd coopjax && . .venv/bin/activate && COOPJAX_DISTRIBUTED=1 \

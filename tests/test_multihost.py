@@ -13,6 +13,9 @@ import time
 
 import jax
 import numpy as np
+import pytest
+
+from coopjax import distributed
 
 import trainer_procs as tp
 
@@ -54,3 +57,28 @@ def test_two_processes_match_one_process(tmp_path):
       jax.tree_util.tree_leaves(a['params']),
       jax.tree_util.tree_leaves(first['params'])))
   assert moved > 1e-4
+
+
+def test_resolve_decides_when_and_how_to_initialize():
+  resolve = distributed.resolve
+  assert resolve(env={}) is None  # one process
+  assert resolve(distributed=False, env={'SLURM_JOB_ID': '1',
+                                         'SLURM_NTASKS': '4'}) is None
+  # SLURM with several tasks, or a multi-host TPU slice: JAX detects the rest.
+  assert resolve(env={'SLURM_JOB_ID': '1', 'SLURM_NTASKS': '4'}) == {}
+  assert resolve(env={'SLURM_JOB_ID': '1', 'SLURM_NTASKS': '1'}) is None
+  assert resolve(env={'TPU_WORKER_HOSTNAMES': 'a,b'}) == {}
+  assert resolve(distributed=True, env={}) == {}
+  manual = dict(coordinator_address='10.0.0.1:1234', num_processes=2,
+                process_id=1)
+  assert resolve(**manual, env={}) == manual
+  env = {'COOPJAX_COORDINATOR_ADDRESS': '10.0.0.1:1234',
+         'COOPJAX_NUM_PROCESSES': '2', 'COOPJAX_PROCESS_ID': '0'}
+  assert resolve(env=env) == dict(manual, process_id=0)
+  assert resolve(process_id=1, env=env) == manual  # flags win
+  with pytest.raises(ValueError, match='missing --process_id'):
+    resolve(coordinator_address='h:1', num_processes=2, env={})
+  with pytest.raises(ValueError, match='outside'):
+    resolve(coordinator_address='h:1', num_processes=2, process_id=2, env={})
+  with pytest.raises(ValueError, match='COOPJAX_NUM_PROCESSES'):
+    resolve(env={'COOPJAX_NUM_PROCESSES': 'two'})
