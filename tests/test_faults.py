@@ -7,6 +7,7 @@ run it in-process on the tiny checkerboard model of test_train.py.
 import errno
 import json
 import os
+import re
 import signal
 import time
 
@@ -20,7 +21,7 @@ from coopjax.preemption import EXIT_PREEMPTED
 from test_train import params_of, tiny_config
 import trainer_procs as tp
 
-STEPS = 300
+STEPS = 120
 RUN = (f'--config.train.steps={STEPS}', '--config.train.ckpt_every=10',
        '--config.train.log_every=10', '--config.train.sample_every=100000')
 
@@ -67,7 +68,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(interrupted_runs):
   results, final = interrupted_runs
   term = results['term']
   assert term['rc'] == EXIT_PREEMPTED, term['out'][-3000:]
-  stopped = int(term['out'].split('Stopped after step ')[1].split(';')[0])
+  stopped = int(re.search(r'Stopped after step (\d+) ', term['out'])[1])
   assert 0 < stopped < STEPS
   assert term['steps'][-1] == stopped  # saved at the step it stopped
   assert term['resumed_rc'] == 0, term['resumed_out'][-3000:]
