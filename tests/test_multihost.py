@@ -27,7 +27,8 @@ def test_two_processes_match_one_process(tmp_path):
   multi, single = str(tmp_path / 'multi'), str(tmp_path / 'single')
   port = tp.free_port()
   procs = [tp.start(multi, *STEPS, f'--coordinator_address=127.0.0.1:{port}',
-                    '--num_processes=2', f'--process_id={i}', devices=2)
+                    '--num_processes=2', f'--process_id={i}', devices=2,
+                    cache=False)
            for i in range(2)]
   procs.append(tp.start(single, *STEPS, devices=4))
   deadline = time.time() + tp.TIMEOUT_S

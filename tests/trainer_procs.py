@@ -26,12 +26,20 @@ TINY = ('--config.data.batch_size=16', '--config.data.num_points=500',
         '--config.sample.grid_k=1')
 
 
-def env(devices: int = 4) -> dict:
-  """The environment of a trainer subprocess with ``devices`` CPU devices."""
+def env(devices: int = 4, cache: bool = True) -> dict:
+  """The environment of a trainer subprocess with ``devices`` CPU devices.
+
+  ``cache=False`` for the processes of a multi-process run: JAX writes its
+  persistent compilation cache from process 0 only, so on a warm cache process
+  0 would start its first collective while process 1 still compiles, and gloo
+  gives up on a peer after 30 s (seen on this loaded 2-core machine).
+  """
   e = dict(os.environ)
   e['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={devices}'
   e['JAX_PLATFORMS'] = 'cpu'
-  e['JAX_COMPILATION_CACHE_DIR'] = jax.config.jax_compilation_cache_dir or ''
+  e['JAX_COMPILATION_CACHE_DIR'] = (
+      jax.config.jax_compilation_cache_dir or '' if cache else '')
+  e['JAX_ENABLE_COMPILATION_CACHE'] = 'true' if cache else 'false'
   e['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0.5'
   e['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
   for k in ('COOPJAX_DISTRIBUTED', 'COOPJAX_COORDINATOR_ADDRESS',
@@ -41,12 +49,13 @@ def env(devices: int = 4) -> dict:
   return e
 
 
-def start(workdir: str, *args: str, devices: int = 4) -> subprocess.Popen:
+def start(workdir: str, *args: str, devices: int = 4,
+          cache: bool = True) -> subprocess.Popen:
   """Starts ``python -m coopjax.main`` on the tiny checkerboard config."""
   cmd = [sys.executable, '-m', 'coopjax.main',
          '--config=configs/checkerboard.py', f'--workdir={workdir}', *TINY,
          *args]
-  return subprocess.Popen(cmd, cwd=REPO, env=env(devices),
+  return subprocess.Popen(cmd, cwd=REPO, env=env(devices, cache),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True)
 
