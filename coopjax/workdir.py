@@ -17,6 +17,8 @@ import os
 import shutil
 from typing import Any, Dict, Iterator, List
 
+import jax
+
 from coopjax import distributed
 
 CONFIG_FILE = 'config.json'
@@ -79,7 +81,8 @@ def check_writable(workdir: str, min_free_bytes: int = MIN_FREE_BYTES) -> None:
         f'(e.g. gcsfuse) at the same path on every host and pass that path.')
   with explain_write_errors(workdir, 'the run directory'):
     os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, f'.write_test_{os.getpid()}')
+    probe = os.path.join(
+        workdir, f'.write_test_{jax.process_index()}_{os.getpid()}')
     with open(probe, 'w', encoding='utf-8') as f:
       f.write('ok')
     os.remove(probe)
