@@ -4,15 +4,28 @@ The workdir's ``checkpoints/`` folder holds one orbax step directory per
 save. Before restoring, the stored tree is compared with the state the current
 config builds: a checkpoint of a different model stops the run with a message
 naming the first mismatching array, and nothing is written.
+
+A checkpoint that cannot be read (corrupted files) or was never finished (an
+orbax ``*.orbax-checkpoint-tmp-*`` folder left by a killed save) is reported,
+moved aside to ``checkpoints_bad/`` rather than deleted, and the previous
+checkpoint is used.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import time
 from typing import Any, List, Optional
 
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
+
+from coopjax import distributed
+from coopjax.workdir import explain_write_errors
+
+PARTIAL_MARKER = '.orbax-checkpoint-tmp'
 
 
 class CheckpointMismatchError(ValueError):
@@ -55,11 +68,34 @@ class Checkpointer:
 
   def __init__(self, workdir: str, max_to_keep: int = 3):
     self.directory = os.path.abspath(os.path.join(workdir, 'checkpoints'))
+    self.bad_directory = os.path.abspath(os.path.join(workdir,
+                                                      'checkpoints_bad'))
+    self.set_aside: List[str] = []
+    self._set_aside_partial()
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
                                              create=True),
         item_handlers=ocp.StandardCheckpointHandler())
+
+  def _move_aside(self, name: str, why: str) -> None:
+    """Moves ``checkpoints/<name>`` to ``checkpoints_bad/`` (process 0)."""
+    target = os.path.join(self.bad_directory, f'{name}.{int(time.time())}')
+    if distributed.is_main():
+      epath.Path(self.bad_directory).mkdir(parents=True, exist_ok=True)
+      epath.Path(os.path.join(self.directory, name)).rename(target)
+      print(f'WARNING: checkpoint {self.directory}/{name} {why}; moved to '
+            f'{target}.', file=sys.stderr, flush=True)
+    self.set_aside.append(target)
+
+  def _set_aside_partial(self) -> None:
+    """Moves half-written checkpoints (unfinished orbax saves) aside."""
+    root = epath.Path(self.directory)
+    partial = sorted(p.name for p in root.iterdir()
+                     if PARTIAL_MARKER in p.name) if root.exists() else []
+    for name in partial:
+      self._move_aside(name, 'was half-written (its save was interrupted)')
+    distributed.sync('coopjax_checkpoint_partial')
 
   def all_steps(self) -> List[int]:
     return list(self._manager.all_steps())
@@ -69,9 +105,10 @@ class Checkpointer:
 
   def check_compatible(self, step: int, target: Any) -> None:
     """Raises :class:`CheckpointMismatchError` if ``step`` cannot restore ``target``."""
-    stored = _paths_shapes(self._manager.item_metadata(step))
-    wanted = _paths_shapes(target)
-    problem = _first_mismatch(stored, wanted)
+    self._check(step, _paths_shapes(self._manager.item_metadata(step)), target)
+
+  def _check(self, step: int, stored: dict, target: Any) -> None:
+    problem = _first_mismatch(stored, _paths_shapes(target))
     if problem:
       raise CheckpointMismatchError(
           f'The checkpoint at {self.directory}/{step} was written by a '
@@ -86,23 +123,59 @@ class Checkpointer:
         shapes, dtypes and shardings.
       step: the step to restore.
 
+    Without ``step``, a latest checkpoint that cannot be read is moved aside
+    (see the module doc) and the one before it is tried.
+
     Returns:
-      The restored state, or None if there is no checkpoint.
+      The restored state, or None if there is no (readable) checkpoint.
+
+    Raises:
+      CheckpointMismatchError: the checkpoint is of a different model.
     """
-    step = self.latest_step() if step is None else step
-    if step is None:
-      return None
-    self.check_compatible(step, target)
+    if step is not None:
+      self.check_compatible(step, target)
+      return self._restore(step, target)
+    while (step := self.latest_step()) is not None:
+      try:
+        metadata = self._manager.item_metadata(step)
+        error = None
+      except Exception as e:  # pylint: disable=broad-except
+        # orbax and tensorstore raise many types for unreadable files.
+        error = e
+      if not distributed.any_process(error is not None):
+        self._check(step, _paths_shapes(metadata), target)
+        try:
+          restored, error = self._restore(step, target), None
+        except Exception as e:  # pylint: disable=broad-except
+          restored, error = None, e
+        if not distributed.any_process(error is not None):
+          return restored
+      self._move_aside(str(step), f'cannot be read ({error!r:.300})')
+      distributed.sync(f'coopjax_checkpoint_bad_{step}')
+      self._manager.reload()
+    return None
+
+  def _restore(self, step: int, target: Any) -> Any:
     abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, target)
     return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
   def save(self, step: int, state: Any, force: bool = False) -> None:
-    """Saves ``state`` as ``step`` (asynchronously; see :meth:`wait`)."""
-    self._manager.save(step, args=ocp.args.StandardSave(state), force=force)
+    """Saves ``state`` as ``step`` (asynchronously; see :meth:`wait`).
+
+    Raises:
+      coopjax.workdir.WorkdirError: the disk is full or not writable.
+    """
+    with explain_write_errors(self.directory, f'checkpoint {step}'):
+      self._manager.save(step, args=ocp.args.StandardSave(state), force=force)
 
   def wait(self) -> None:
-    """Blocks until pending saves are on disk."""
-    self._manager.wait_until_finished()
+    """Blocks until pending saves are on disk.
+
+    Raises:
+      coopjax.workdir.WorkdirError: the disk is full or not writable.
+    """
+    with explain_write_errors(self.directory, 'a checkpoint'):
+      self._manager.wait_until_finished()
 
   def close(self) -> None:
     self._manager.close()

@@ -3,7 +3,11 @@
 A run's directory holds ``checkpoints/`` (orbax), ``metrics.jsonl``,
 ``tensorboard/``, ``samples/step_<step>.{npz,png}`` and ``config.json``.
 Training always resumes from the latest checkpoint in the workdir; batches and
-keys are functions of the step, so a resumed run continues exactly.
+keys are functions of the step, so a resumed run continues exactly. SIGTERM or
+SIGINT saves a checkpoint and stops at the next step boundary
+(:mod:`coopjax.preemption`); a workdir of another config is refused
+(:mod:`coopjax.workdir`); non-finite steps are handled by
+:mod:`coopjax.nonfinite`.
 """
 
 from __future__ import annotations
@@ -16,16 +20,12 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from coopjax import algorithms, data, parallel
+from coopjax import algorithms, data, nonfinite, parallel, preemption
 from coopjax import train_state as ts
+from coopjax import workdir as wd
 from coopjax.checkpoint import Checkpointer
 from coopjax.metric_writer import MetricWriter, Progress
-
-ON_NONFINITE = ('stop', 'skip')
-
-
-class NonFiniteError(FloatingPointError):
-  """Training produced a NaN or inf; the last good checkpoint is kept."""
+from coopjax.nonfinite import ON_NONFINITE, NonFiniteError  # pylint: disable=unused-import
 
 
 def log(msg: str) -> None:
@@ -34,11 +34,13 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def _setup(config, workdir: str):
+def _setup(config, workdir: str, allow_config_change: bool = False):
   """Dataset, algorithm, mesh, checkpointer and the (restored) state."""
-  if config.train.on_nonfinite not in ON_NONFINITE:
-    raise ValueError(f'config.train.on_nonfinite={config.train.on_nonfinite!r};'
-                     f' expected one of {ON_NONFINITE}.')
+  nonfinite.check_mode(config.train.on_nonfinite)
+  changes = wd.check_config(config, workdir, allow_config_change)
+  if changes:
+    log(f'--allow_config_change: continuing {workdir} with changed '
+        f'{", ".join(changes)}.')
   dataset = data.load(config.data, config.seed, jax.process_index(),
                       jax.process_count())
   algo = algorithms.build(config, dataset)
@@ -51,13 +53,15 @@ def _setup(config, workdir: str):
   if jax.process_count() > 1:
     # Data-dependent initialisation may see a different shard per process.
     params, stats = multihost_utils.broadcast_one_to_all((params, stats))
-  state = ts.create(params, stats, algo.optimizers)
+  # Replicated first, so that the restore reads into the mesh's shardings.
+  state = parallel.put_replicated(ts.create(params, stats, algo.optimizers),
+                                  mesh)
   ckpt = Checkpointer(workdir, config.train.keep_checkpoints)
   restored = ckpt.restore(state)
   if restored is not None:
     state = restored
     log(f'Resumed from {ckpt.directory} at step {int(state.step)}.')
-  return dataset, algo, mesh, ckpt, parallel.put_replicated(state, mesh)
+  return dataset, algo, mesh, ckpt, state
 
 
 def sample_in_chunks(sampler_fn, state, key, total: int, chunk: int):
@@ -100,27 +104,32 @@ def _write_report(config, algo, dataset, state, workdir: str, num: int,
   return result
 
 
-def _save_config(config, workdir: str) -> None:
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, 'config.json'), 'w', encoding='utf-8') as f:
-      f.write(config.to_json_best_effort(indent=2))
-
-
-def train_and_evaluate(config, workdir: str) -> ts.TrainState:
+def train_and_evaluate(config, workdir: str,
+                       allow_config_change: bool = False) -> ts.TrainState:
   """Trains ``config`` in ``workdir`` (resuming if it holds a checkpoint).
 
+  Args:
+    config: the run's ConfigDict.
+    workdir: the run directory.
+    allow_config_change: continue a workdir written by a different config.
+
   Returns:
-    The final train state.
+    The final train state; its step is below ``config.train.steps`` if a stop
+    signal ended the run early (a checkpoint of that step was saved).
 
   Raises:
     NonFiniteError: a loss or parameter became NaN/inf and
       ``config.train.on_nonfinite == 'stop'``.
     coopjax.checkpoint.CheckpointMismatchError: the workdir holds a checkpoint
       of a different model.
+    coopjax.workdir.ConfigChangedError: the workdir was written by a
+      different config.
+    coopjax.workdir.WorkdirError: the workdir cannot be written or is full.
   """
-  os.makedirs(workdir, exist_ok=True)
-  dataset, algo, mesh, ckpt, state = _setup(config, workdir)
-  _save_config(config, workdir)
+  wd.check_writable(workdir)
+  dataset, algo, mesh, ckpt, state = _setup(config, workdir,
+                                            allow_config_change)
+  wd.save_config(config, workdir)
   log(f'{config.algorithm} on {dataset.name} ({len(dataset)} examples of '
       f'shape {dataset.example_shape}), '
       f'{mesh.devices.size} device(s), params: {_param_counts(state)}')
@@ -131,37 +140,50 @@ def train_and_evaluate(config, workdir: str) -> ts.TrainState:
   total, cfg = config.train.steps, config.train
   start = int(state.step)
   progress = Progress(total, start)
-  for step in range(start, total):
-    batch = dataset.batch(step, config.data.batch_size, config.seed,
-                          jax.process_index(), jax.process_count())
-    state, metrics = step_fn(state, parallel.put_batch(batch, mesh), key)
-    done = step + 1
-    if not bool(metrics['finite']):
-      if cfg.on_nonfinite == 'stop':
-        ckpt.wait()
-        raise NonFiniteError(
-            f'Non-finite loss or parameters at step {done}; stopping. The last '
-            f'good checkpoint (step {ckpt.latest_step()}) in {ckpt.directory} '
-            f'is kept. Lower the learning rate or set '
-            f"config.train.on_nonfinite='skip' to skip such batches.")
-      log(f'Step {done}: non-finite loss; update skipped.')
-    if done % cfg.log_every == 0 or done == total:
-      scalars = parallel.host_metrics(metrics)
-      writer.write(done, scalars)
-      log(progress.line(done, scalars))
-    if done % cfg.ckpt_every == 0 or done == total:
-      ckpt.save(done, state)
-    if done % cfg.sample_every == 0 or done == total:
-      writer.write(done, _write_report(
-          config, algo, dataset, state, workdir, config.sample.num,
-          config.sample.langevin_steps, f'step_{done}'))
+  skipped, step = set(), start  # steps whose batch is skipped after rollback
+  with preemption.PreemptionGuard() as guard:
+    while step < total:
+      done = step + 1
+      if step in skipped:
+        state, metrics = nonfinite.skip_step(state), None
+      else:
+        batch = dataset.batch(step, config.data.batch_size, config.seed,
+                              jax.process_index(), jax.process_count())
+        state, metrics = step_fn(state, parallel.put_batch(batch, mesh), key)
+        if not bool(metrics['finite']):
+          restored = nonfinite.handle(cfg.on_nonfinite, done, ckpt, state)
+          if restored is not None:
+            log(f'Step {done}: non-finite; rolled back to step '
+                f'{int(restored.step)}, its batch will be skipped.')
+            skipped.add(step)
+            state, step = restored, int(restored.step)
+            continue
+          log(f'Step {done}: non-finite loss; update skipped.')
+      if metrics is not None and (done % cfg.log_every == 0 or done == total):
+        scalars = parallel.host_metrics(metrics)
+        writer.write(done, scalars)
+        log(progress.line(done, scalars))
+      if done % cfg.ckpt_every == 0 or done == total:
+        ckpt.save(done, state)
+      if done % cfg.sample_every == 0 or done == total:
+        writer.write(done, _write_report(
+            config, algo, dataset, state, workdir, config.sample.num,
+            config.sample.langevin_steps, f'step_{done}'))
+      step = done
+      if step < total and guard.should_stop():
+        if ckpt.latest_step() != step:
+          ckpt.save(step, state, force=True)
+        log(f'Stopped after step {step} by a signal; checkpoint saved in '
+            f'{ckpt.directory}. Run the same command again to resume.')
+        break
   ckpt.wait()
   writer.close()
   return state
 
 
 def _restore_for_inference(config, workdir: str) -> Tuple[Any, ...]:
-  dataset, algo, _, ckpt, state = _setup(config, workdir)
+  dataset, algo, _, ckpt, state = _setup(config, workdir,
+                                         allow_config_change=True)
   if ckpt.latest_step() is None:
     raise FileNotFoundError(
         f'No checkpoint in {ckpt.directory}; train first with '
