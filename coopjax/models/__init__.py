@@ -4,9 +4,11 @@ from typing import Optional
 
 import flax.linen as nn
 
+from coopjax.models.convnet import ConvEnergy
 from coopjax.models.mlp import MLPEnergy, MLPInitializer
 
 EBMS = ('mlp',)
+EBMS += ('convnet',)  # CoopFlow's image EBM (convnet.py)
 INITIALIZERS = ('mlp', 'none')
 
 
@@ -16,6 +18,9 @@ def build_ebm(cfg) -> nn.Module:
     return MLPEnergy(width=cfg.width, mults=tuple(cfg.mults),
                      blocks_per_stage=cfg.blocks_per_stage,
                      temb_dim=cfg.temb_dim, use_sn=cfg.use_sn)
+  if cfg.ebm == 'convnet':
+    return ConvEnergy(width=cfg.width, mults=tuple(cfg.mults),
+                      blocks_per_res=cfg.blocks_per_res)
   raise ValueError(f'Unknown config.model.ebm {cfg.ebm!r}; known: {EBMS}.')
 
 
