@@ -54,6 +54,9 @@ class CoopFlowModel:
     dequant_bins: quantisation levels of the data for the flow's maximum
       likelihood on data (pretraining; 256 for 8-bit images, 0 for
       continuous data).
+    energy_l2: weight of ``mean(f(x_data)^2) + mean(f(x_K)^2)`` added to the
+      EBM loss (0 in the reference; keeps the energy's scale bounded where
+      the contrastive loss alone lets it run away, as on 2-D data).
   """
   ebm: nn.Module
   flow: nn.Module
@@ -64,6 +67,7 @@ class CoopFlowModel:
   clip_drift: Optional[float] = 0.1
   clip_x: Optional[Tuple[float, float]] = (-1.0, 1.0)
   dequant_bins: int = 0
+  energy_l2: float = 0.0
 
   @property
   def latent_dim(self) -> int:
@@ -129,10 +133,14 @@ def revise(model: CoopFlowModel, ebm_params: Params, x0: jax.Array,
 
 def ebm_loss(model: CoopFlowModel, ebm_params: Params, x_data: jax.Array,
              x_sample: jax.Array) -> Tuple[jax.Array, Dict[str, jax.Array]]:
-  """``mean f(sg(x_sample)) - mean f(x_data)`` and the two means."""
+  """``mean f(sg(x_sample)) - mean f(x_data)`` (plus ``model.energy_l2``
+  times the mean squared energies) and the two means."""
   f_data = energy(model, ebm_params, x_data)
   f_sample = energy(model, ebm_params, jax.lax.stop_gradient(x_sample))
   loss = jnp.mean(f_sample) - jnp.mean(f_data)
+  if model.energy_l2:
+    loss = loss + model.energy_l2 * (jnp.mean(f_data ** 2) +
+                                     jnp.mean(f_sample ** 2))
   return loss, {'f_data': jnp.mean(f_data), 'f_sample': jnp.mean(f_sample)}
 
 

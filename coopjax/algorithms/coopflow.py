@@ -7,7 +7,7 @@ The mathematics is in :mod:`coopjax.coopflow`. Config fields read here:
   ``flow_hidden``, ``flow_scales``, ``logit_alpha`` (0: none),
   ``dequant_bins`` (0: continuous data);
 - ``model.langevin_steps``, ``step_size``, ``noise_scale``, ``clip_drift``
-  (0: none), ``clip_x`` (``()``: none);
+  (0: none), ``clip_x`` (``()``: none), ``energy_l2`` (0: none);
 - ``coopflow.pretrain_flow`` (train only the flow, by maximum likelihood on
   the data) and ``coopflow.flow_init`` (a workdir whose latest checkpoint's
   flow starts this run: CoopFlow(pre)); ``optim.flow.freeze_steps`` keeps
@@ -67,7 +67,8 @@ def build_model(config, example_shape) -> coopflow.CoopFlowModel:
       example_shape=tuple(example_shape), n_steps=m.langevin_steps,
       step_size=float(m.step_size), noise_scale=float(m.noise_scale),
       clip_drift=float(m.clip_drift) or None, clip_x=clip_x,
-      dequant_bins=int(m.dequant_bins))
+      dequant_bins=int(m.dequant_bins),
+      energy_l2=float(m.get('energy_l2', 0.0)))
 
 
 def load_flow_params(workdir: str) -> Any:
