@@ -29,11 +29,12 @@ import coopflow_cifar10  # pylint: disable=g-import-not-at-top,wrong-import-posi
 def get_config(variant: str = ''):
   """Returns the config; ``variant`` is '', 'pretrain' or 'pre'."""
   c = coopflow_cifar10.get_config(variant)
-  c.data.update(name='digits', batch_size=128, image_size=8, channels=1,
+  c.data.update(name='digits', image_size=8, channels=1,
                 random_flip=False, num_test=297)
   # 17 grey levels (0..16); two scales of 4 steps; a small EBM.
-  c.model.update(width=32, mults=(1, 2), blocks_per_res=1, flow_scales=2,
-                 flow_steps=4, flow_hidden=64, dequant_bins=17)
+  c.data.batch_size = 64
+  c.model.update(width=16, mults=(1, 2), blocks_per_res=1, flow_scales=2,
+                 flow_steps=4, flow_hidden=32, dequant_bins=17)
   c.optim.flow.lr = 1e-3
   c.train.update(steps=1500, log_every=50, ckpt_every=500, sample_every=500)
   if variant == 'pre':
