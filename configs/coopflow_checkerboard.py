@@ -29,15 +29,18 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
       name='checkerboard', batch_size=500, num_points=50000, scale=4.0,
       path=''))
 
-  # The data live in [-4, 4]^2: no value clipping; the reference drift clip
-  # of 0.1 per step with a step size giving drift (s^2 / 2) grad f.
+  # Departures from the image reference, needed in 2-D (measured: without
+  # them the energy's scale runs away, or samples leave the box and the flow
+  # diverges): x clipped to the data box [-4, 4]^2, Langevin noise on
+  # (noise_scale 1, step 0.1, drift still clipped to +-0.1), and an energy
+  # penalty 0.1 * (mean f(x)^2 + mean f(x_K)^2).
   c.model = ml_collections.ConfigDict(dict(
       ebm='mlp', width=64, mults=(1, 1), blocks_per_stage=1,
       temb_dim=16, use_sn=False,
       flow='dense', flow_steps=6, flow_hidden=64, flow_scales=0,
       logit_alpha=0.0, dequant_bins=0,
-      langevin_steps=30, step_size=0.1, noise_scale=0.0, clip_drift=0.1,
-      clip_x=(-4.0, 4.0)))
+      langevin_steps=30, step_size=0.1, noise_scale=1.0, clip_drift=0.1,
+      clip_x=(-4.0, 4.0), energy_l2=0.1))
 
   c.coopflow = ml_collections.ConfigDict(dict(pretrain_flow=False,
                                               flow_init=''))

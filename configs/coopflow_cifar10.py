@@ -40,7 +40,7 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
       flow='glow', flow_scales=3, flow_steps=8, flow_hidden=128,
       logit_alpha=0.05, dequant_bins=256,
       langevin_steps=30, step_size=0.03, noise_scale=0.0, clip_drift=0.1,
-      clip_x=(-1.0, 1.0)))
+      clip_x=(-1.0, 1.0), energy_l2=0.0))
 
   c.coopflow = ml_collections.ConfigDict(dict(pretrain_flow=False,
                                               flow_init=''))
