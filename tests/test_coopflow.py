@@ -12,13 +12,14 @@ import numpy as np
 import optax
 import pytest
 
-from coopjax import coopflow, flows, rng, train
+from coopjax import algorithms, coopflow, data, flows, rng, train
 from coopjax import train_state as ts
 from coopjax.models.convnet import ConvEnergy
 from coopjax.models.mlp import MLPEnergy
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'configs'))
 import coopflow_checkerboard  # pylint: disable=g-import-not-at-top,wrong-import-position
+import coopflow_digits  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def point_model(**kw):
@@ -187,3 +188,25 @@ def test_two_d_coopflow_trains_end_to_end_and_pre_starts_from_the_flow(
   missing.coopflow.flow_init = str(tmp_path / 'nothing')
   with pytest.raises(FileNotFoundError, match='pretrain'):
     train.train_and_evaluate(missing, str(tmp_path / 'bad'))
+
+
+def test_inpaint_task_keeps_known_pixels_and_writes_its_files(tmp_path):
+  c = coopflow_digits.get_config()
+  c.data.update(name='array', kind='images', image_size=4)
+  c.model.update(width=4, mults=(1,), flow_scales=1, flow_steps=1,
+                 flow_hidden=4, langevin_steps=2)
+  c.task.update(num=6, recon_iters=3, mask='square')
+  dataset = data.images.random_images((4, 4, 1), 40)
+  algo = algorithms.build(c, dataset)
+  params, stats = algo.init_variables(jax.random.key(0), dataset.batch(0, 8, 0))
+  state = ts.create(params, stats, algo.optimizers)
+  prefix = str(tmp_path / 'inpaint')
+  out = algo.tasks['inpaint'](state, dataset, prefix)
+  assert out['known_pixels_changed'] == 0.0
+  npz = np.load(prefix + '.npz')
+  mask, x, obs = npz['mask'], npz['x'], npz['observed']
+  np.testing.assert_array_equal(x[mask], obs[mask])
+  assert (~mask).any() and not np.array_equal(x[~mask], obs[~mask])
+  np.testing.assert_allclose(out['masked_pixel_mse'],
+                             np.mean((x[~mask] - obs[~mask]) ** 2), rtol=1e-5)
+  assert os.path.getsize(prefix + '.png') > 100
