@@ -90,14 +90,25 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
 
   Fields: ``lr``, ``b1``, ``b2``, ``weight_decay`` (0 gives Adam),
   ``warmup`` (steps; 0 disables), ``warmup_offset`` (the warm-up factor is
-  ``min(1, (step + offset) / warmup)``), ``grad_clip`` (0 disables).
+  ``min(1, (step + offset) / warmup)``), ``grad_clip`` (0 disables),
+  ``freeze_steps`` (optional: the learning rate is exactly 0 for the first
+  ``freeze_steps`` updates, so the parameters do not change, and the warm-up
+  starts after them; Adam's moments still see those gradients).
   """
   warmup, offset = cfg.warmup, cfg.get('warmup_offset', 0)
+  freeze = cfg.get('freeze_steps', 0)
+  if freeze < 0:
+    raise ValueError(f'freeze_steps must be >= 0, got {freeze}.')
 
-  def schedule(step):
+  def warm(step):
     if warmup <= 0:
       return cfg.lr
     return cfg.lr * jnp.minimum(1.0, (step + offset) / warmup)
+
+  def schedule(step):
+    if not freeze:
+      return warm(step)
+    return jnp.where(step < freeze, 0.0, warm(step - freeze))
 
   if cfg.get('weight_decay', 0.0):
     opt = optax.adamw(schedule, cfg.b1, cfg.b2, weight_decay=cfg.weight_decay)

@@ -5,11 +5,12 @@ from typing import Any, Mapping, Optional
 import flax.linen as nn
 import jax
 
+from coopjax.models.convnet import ConvEnergy
 from coopjax.models.mlp import MLPEnergy, MLPInitializer
 from coopjax.models.resnet import ResNetEnergy
 from coopjax.models.unet import UNetInitializer
 
-EBMS = ('mlp', 'resnet')
+EBMS = ('mlp', 'resnet', 'convnet')  # convnet: CoopFlow's image EBM
 INITIALIZERS = ('mlp', 'unet', 'none')
 
 
@@ -25,6 +26,9 @@ def build_ebm(cfg) -> nn.Module:
                         temb_dim=cfg.temb_dim, use_sn=cfg.use_sn,
                         num_classes=int(cfg.get('num_classes', 0)),
                         dtype=cfg.get('dtype', 'float32'))
+  if cfg.ebm == 'convnet':
+    return ConvEnergy(width=cfg.width, mults=tuple(cfg.mults),
+                      blocks_per_res=cfg.blocks_per_res)
   raise ValueError(f'Unknown config.model.ebm {cfg.ebm!r}; known: {EBMS}.')
 
 

@@ -1,0 +1,194 @@
+"""CoopFlow wired for the trainer: config -> model, step, samples, reports, tasks.
+
+The mathematics is in :mod:`coopjax.coopflow`. Config fields read here:
+
+- ``model.ebm`` (``'convnet'`` for images, ``'mlp'`` for 2-D points) and its
+  widths; ``model.flow`` (``'glow'`` or ``'dense'``), ``flow_steps``,
+  ``flow_hidden``, ``flow_scales``, ``logit_alpha`` (0: none),
+  ``dequant_bins`` (0: continuous data);
+- ``model.langevin_steps``, ``step_size``, ``noise_scale``, ``clip_drift``
+  (0: none), ``clip_x`` (``()``: none), ``energy_l2`` (0: none);
+- ``coopflow.pretrain_flow`` (train only the flow, by maximum likelihood on
+  the data) and ``coopflow.flow_init`` (a workdir whose latest checkpoint's
+  flow starts this run: CoopFlow(pre)); ``optim.flow.freeze_steps`` keeps
+  that flow fixed for the first updates.
+
+The tasks (:mod:`coopjax.algorithms.coopflow_tasks`) are ``--mode=reconstruct``,
+``interpolate`` and ``inpaint`` for images.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+
+from coopjax import coopflow, flows, metrics, plotting
+from coopjax import train_state as ts
+from coopjax.algorithms import reports
+from coopjax.models import build_ebm
+
+FLOWS = ('dense', 'glow')
+
+
+def build_flow(cfg, example_shape):
+  """The flow named by ``config.model.flow`` for examples of ``example_shape``."""
+  if cfg.flow == 'dense':
+    if len(example_shape) != 1:
+      raise ValueError(f"config.model.flow='dense' is for vectors; the data "
+                       f"have shape {example_shape}: use 'glow'.")
+    return flows.DenseFlow(features=example_shape[0],
+                           num_steps=cfg.flow_steps, hidden=cfg.flow_hidden)
+  if cfg.flow == 'glow':
+    if len(example_shape) != 3:
+      raise ValueError(f"config.model.flow='glow' is for images [H, W, C]; "
+                       f"the data have shape {example_shape}: use 'dense'.")
+    return flows.GlowFlow(image_shape=tuple(example_shape),
+                          num_scales=cfg.flow_scales,
+                          steps_per_scale=cfg.flow_steps,
+                          hidden=cfg.flow_hidden,
+                          logit_alpha=cfg.logit_alpha or None)
+  raise ValueError(f'Unknown config.model.flow {cfg.flow!r}; known: {FLOWS}.')
+
+
+def build_model(config, example_shape) -> coopflow.CoopFlowModel:
+  """The :class:`coopjax.coopflow.CoopFlowModel` of ``config``."""
+  m = config.model
+  clip_x = tuple(float(v) for v in m.clip_x) or None
+  if clip_x is not None and len(clip_x) != 2:
+    raise ValueError(f'config.model.clip_x={tuple(m.clip_x)}: give (low, '
+                     f'high) or () for no clipping.')
+  return coopflow.CoopFlowModel(
+      ebm=build_ebm(m), flow=build_flow(m, tuple(example_shape)),
+      example_shape=tuple(example_shape), n_steps=m.langevin_steps,
+      step_size=float(m.step_size), noise_scale=float(m.noise_scale),
+      clip_drift=float(m.clip_drift) or None, clip_x=clip_x,
+      dequant_bins=int(m.dequant_bins),
+      energy_l2=float(m.get('energy_l2', 0.0)))
+
+
+def load_flow_params(workdir: str) -> Any:
+  """The flow parameters of the latest checkpoint in ``workdir``.
+
+  Raises:
+    FileNotFoundError: no checkpoint there.
+  """
+  directory = os.path.abspath(os.path.join(workdir, 'checkpoints'))
+  steps = sorted(int(s) for s in os.listdir(directory)) if os.path.isdir(
+      directory) else []
+  if not steps:
+    raise FileNotFoundError(
+        f'config.coopflow.flow_init={workdir!r} holds no checkpoint in '
+        f'{directory}; pretrain the flow there first (the config\'s '
+        f':pretrain variant).')
+  tree = ocp.StandardCheckpointer().restore(
+      os.path.join(directory, str(steps[-1]), 'default'))
+  return tree['params']['flow']
+
+
+class CoopFlowAlgorithm:
+  """CoopFlow (``algorithm='coopflow'``) for one dataset.
+
+  Args:
+    config: the full run config.
+    dataset: the training set (gives the example shape).
+  """
+
+  networks = ('ebm', 'flow')
+
+  def __init__(self, config, dataset):
+    self.config = config
+    self.example_shape = tuple(dataset.example_shape)
+    self.kind = dataset.kind
+    self.model = build_model(config, self.example_shape)
+    self.pretrain_flow = bool(config.coopflow.pretrain_flow)
+    self.optimizers = {'ebm': ts.make_optimizer(config.optim.ebm),
+                       'flow': ts.make_optimizer(config.optim.flow)}
+    init = config.coopflow.flow_init
+    self._flow_init = load_flow_params(init) if init else None
+    self._samplers = {}
+    self._densities = jax.jit(self._grid_log_densities)
+
+  def init_variables(self, key: jax.Array, batch: Dict[str, np.ndarray]):
+    """``(params, stats)``; the flow's ActNorm is initialised from ``batch``
+    (or the flow is loaded from ``coopflow.flow_init``)."""
+    k_ebm, k_flow = jax.random.split(key)
+    x = jnp.asarray(batch['x'], jnp.float32)
+    params = {'ebm': self.model.ebm.init(k_ebm, x[:2], jnp.zeros((2,)))[
+        'params'], 'flow': self.model.flow.init(k_flow, x)['params']}
+    if self._flow_init is not None:
+      wanted = jax.tree_util.tree_structure(params['flow'])
+      if jax.tree_util.tree_structure(self._flow_init) != wanted:
+        raise ValueError(
+            f'The flow in config.coopflow.flow_init='
+            f'{self.config.coopflow.flow_init!r} does not match this '
+            f'config\'s flow (config.model.flow*); pretrain with the same '
+            f'model settings.')
+      params['flow'] = jax.tree_util.tree_map(jnp.asarray, self._flow_init)
+    return params, {}
+
+  def grads_fn(self, params, stats, batch, keys):
+    """Per-device gradients; see :func:`coopjax.coopflow.loss_and_grads`."""
+    return coopflow.loss_and_grads(self.model, params, stats, batch, keys,
+                                   pretrain_flow=self.pretrain_flow)
+
+  def sampler(self, num: int, n_steps: Optional[int] = None):
+    """A jitted ``sample(state, key) -> (x_K, {'proposal': x_0})`` (EMA params)."""
+    if (num, n_steps) not in self._samplers:
+
+      def run(state, key):
+        x, x0 = coopflow.sample(self.model, state.ema, key, num, n_steps)
+        return x, {'proposal': x0}
+
+      self._samplers[(num, n_steps)] = jax.jit(run)
+    return self._samplers[(num, n_steps)]
+
+  def _grid_log_densities(self, state, points):
+    params = state.ema
+    return jnp.stack([
+        coopflow.flow_log_prob(self.model, params['flow'], points),
+        coopflow.energy(self.model, params['ebm'], points)])
+
+  def report(self, state, dataset, samples: np.ndarray, aux: Dict[str, Any],
+             path_prefix: str) -> Dict[str, float]:
+    """Writes ``<prefix>.npz`` and pictures; returns quality figures."""
+    proposals = aux['proposal']
+    if self.kind == 'points':
+      return self._report_points(state, dataset, samples, proposals,
+                                 path_prefix)
+    out = reports.image_report(self.config, dataset, samples, path_prefix,
+                               levels=samples[:, None],
+                               proposals=proposals[:, None],
+                               level_titles=['langevin'])
+    flow_figures = reports.quality(self.config, dataset, proposals,
+                                   path_prefix)
+    out.update({f'{k}_flow': v for k, v in flow_figures.items()})
+    return out
+
+  def _report_points(self, state, dataset, samples, proposals, path_prefix):
+    """2-D data: npz with ``x`` (revised), ``proposal``, ``density`` (the
+    EBM's, normalised over ``grid``), ``density_flow``, ``grid``; a PNG with
+    the flow and the EBM side by side; TV figures."""
+    grid = metrics.fine_grid(dataset, self.config.sample.grid_k)
+    logd = np.asarray(self._densities(state, jnp.asarray(grid.reshape(-1, 2))))
+    logd = logd.reshape((2,) + grid.shape[:2])
+    dens = [metrics.grid_probs(l, l.shape[0]) for l in logd]
+    np.savez(path_prefix + '.npz', x=samples, proposal=proposals,
+             density=dens[1], density_flow=dens[0], grid=grid)
+    plotting.plot_levels(path_prefix + '.png', logd,
+                         np.stack([proposals, samples]), grid, dataset.box,
+                         ['flow proposal', f'EBM revision (K={self.model.n_steps})'])
+    return {'tv_samples': metrics.sample_tv(samples, dataset),
+            'tv_samples_flow': metrics.sample_tv(proposals, dataset),
+            'tv_density': metrics.density_tv(logd[1], dataset),
+            'tv_density_flow': metrics.density_tv(logd[0], dataset)}
+
+  @property
+  def tasks(self):
+    """CLI modes beyond train/sample/eval: ``{name: fn(state, dataset, prefix)}``."""
+    from coopjax.algorithms import coopflow_tasks  # pylint: disable=g-import-not-at-top
+    return coopflow_tasks.tasks_for(self)
