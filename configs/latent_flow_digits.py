@@ -8,7 +8,7 @@ prior), ``:anomaly`` (digit 9 held out of training; then ``--mode=anomaly``
 prints the AUROC), ``:corrupt`` (30% of each training image's pixels missing;
 then ``--mode=recover``), e.g. ``--config=configs/latent_flow_digits.py:anomaly,gaussian``.
 Other tasks: ``--mode=generate``, ``--mode=inpaint`` (centre 4x4 square).
-Every sample report (each 1000 steps and at the end) also prints, and writes
+Every sample report (each 500 steps and at the end) also prints, and writes
 to ``metrics.jsonl``, the reconstruction MSE of the test digits, the
 inpainting MSE and, for ``:anomaly``, the AUROC; for ``:corrupt``, the
 recovery MSE against mean fill.
@@ -29,8 +29,8 @@ def get_config(variant: str = ''):
   c.data.update(name='digits', image_size=8, channels=1, num_test=297)
   c.model.update(latent_dim=16, gen_width=32, gen_num_up=2)
   c.optim.gen.lr = c.optim.prior.lr = 1e-3
-  c.train.update(steps=3000, log_every=100, ckpt_every=1000,
-                 sample_every=1000, ema=0.999)
+  c.train.update(steps=1000, log_every=100, ckpt_every=500,
+                 sample_every=500, ema=0.999)
   c.sample.num = 100
   c.task.update(num=297, recon_steps=300, chunk=500)
   latent_flow_svhn.apply_variants(c, variant, VARIANTS, 'latent_flow_digits.py')
