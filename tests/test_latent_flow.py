@@ -204,25 +204,24 @@ def _figures(workdir):
     return [json.loads(line) for line in f][-1]
 
 
-def test_train_end_to_end_with_reconstruction_inpainting_and_anomaly(tmp_path):
+def test_train_end_to_end_on_corrupted_digits_with_every_task(tmp_path):
   workdir = str(tmp_path / 'run')
-  state = train.train_and_evaluate(tiny_config('anomaly'), workdir)
-  assert int(state.step) == 2
+  config = tiny_config('anomaly,corrupt')
+  config.sample.tasks = ('reconstruct', 'inpaint', 'anomaly', 'recover')
+  state = train.train_and_evaluate(config, workdir)
+  assert int(state.step) == 2  # NaN pixels did not stop training
   figures = _figures(workdir)
-  for name in ('recon_mse', 'masked_pixel_mse', 'anomaly_auroc'):
+  for name in ('recon_mse', 'masked_pixel_mse', 'anomaly_auroc',
+               'mean_fill_mse'):
     assert np.isfinite(figures[name]), name
-  assert os.path.exists(os.path.join(workdir, 'samples',
-                                     'step_2_inpaint.png'))
-  result = train.run_task(tiny_config('anomaly'), workdir, 'generate')
-  assert os.path.exists(os.path.join(workdir, 'samples', 'generate_2_T1.png'))
-  assert result['step'] == 2
-
-
-def test_train_on_corrupted_digits_and_recover(tmp_path):
-  workdir = str(tmp_path / 'run')
-  train.train_and_evaluate(tiny_config('corrupt,gaussian'), workdir)
-  figures = _figures(workdir)
   assert abs(figures['missing_fraction'] - 0.3) < 0.05
   assert figures['known_pixels_changed'] == 0
+  for name in ('step_2.png', 'step_2_inpaint.png', 'step_2_recover.npz'):
+    assert os.path.exists(os.path.join(workdir, 'samples', name)), name
+  clean = tiny_config('anomaly')
+  dataset = images.random_images((8, 8, 1), 16)
   with pytest.raises(ValueError, match='missing_fraction'):
-    train.run_task(tiny_config('gaussian'), workdir, 'recover')
+    LatentFlowAlgorithm(clean, dataset).tasks['recover'](state, dataset, 'x')
+  with pytest.raises(ValueError, match='holdout_class'):
+    LatentFlowAlgorithm(tiny_config(), dataset).tasks['anomaly'](
+        state, dataset, 'x')
