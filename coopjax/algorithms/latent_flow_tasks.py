@@ -75,7 +75,7 @@ def _mean_fill(dataset) -> np.ndarray:
 
 
 def _pairs_png(path: str, rows: Tuple[np.ndarray, ...], n: int = 16) -> None:
-  """One grid row per example: ``rows[0][i], rows[1][i], ...``."""
+  """A grid of ``rows[0][i], rows[1][i], ...`` side by side, two examples a row."""
   grid = np.stack([r[:n] for r in rows], axis=1)
   plotting.save_image_grid(path, grid.reshape((-1,) + rows[0].shape[1:]),
                            ncol=2 * len(rows), zoom=reports.zoom_for(rows[0]))
