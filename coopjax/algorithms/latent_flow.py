@@ -23,7 +23,7 @@ from coopjax import latent_flow
 from coopjax import train_state as ts
 from coopjax.algorithms import reports
 from coopjax.flows import DenseFlow
-from coopjax.models import build_generator
+from coopjax.models.generator import Generator
 
 PRIORS = ('flow', 'gaussian')
 # Latent draws that initialise the flow prior's data-dependent ActNorm.
@@ -55,7 +55,8 @@ class LatentFlowAlgorithm:
     prior = (DenseFlow(cfg.latent_dim, cfg.flow_steps, cfg.flow_hidden)
              if cfg.prior == 'flow' else None)
     self.model = latent_flow.LatentFlowModel(
-        generator=build_generator(cfg, self.example_shape), prior=prior,
+        generator=Generator(self.example_shape, cfg.gen_width, cfg.gen_num_up),
+        prior=prior,
         latent_dim=cfg.latent_dim, sigma=cfg.sigma,
         n_steps=cfg.langevin_steps, step_size=cfg.step_size)
     self.networks = ('gen',) if prior is None else ('gen', 'prior')

@@ -28,10 +28,3 @@ def build_initializer(cfg) -> Optional[nn.Module]:
     return None
   raise ValueError(f'Unknown config.model.initializer {cfg.initializer!r}; '
                    f'known: {INITIALIZERS}.')
-
-
-def build_generator(cfg, image_shape) -> nn.Module:
-  """The top-down generator of the latent flow prior (``config.model.gen_*``)."""
-  from coopjax.models.generator import Generator  # pylint: disable=g-import-not-at-top
-  return Generator(tuple(image_shape), width=cfg.gen_width,
-                   num_up=cfg.gen_num_up)
