@@ -47,7 +47,9 @@ def load(data_config, seed: int, process_index: int = 0,
   kind = kind_of(data_config.get("name", None), data_config.get("kind", ""))
   if kind == "points":
     return load_points(data_config, seed)
-  return images.load_images(data_config, process_index, process_count)
+  dataset = images.load_images(data_config, process_index, process_count)
+  return images.with_missing_pixels(
+      dataset, float(data_config.get("missing_fraction", 0.0)))
 
 
 __all__ = ["KINDS", "ImageDataset", "PointDataset", "batch_at", "kind_of",

@@ -241,3 +241,30 @@ def load_images(cfg, process_index: int = 0,
     return tfds_source.load(cfg, process_index, process_count)
   raise ValueError(f'Unknown image dataset {name!r}; known: '
                    f'{", ".join(known_datasets())}.')
+
+
+MISSING_SEED = 4242
+
+
+def with_missing_pixels(dataset: ImageDataset, fraction: float,
+                        seed: int = MISSING_SEED) -> ImageDataset:
+  """``dataset`` whose training images lose ``fraction`` of their pixels.
+
+  Each pixel (all channels together) of each training image is missing with
+  probability ``fraction``, fixed given ``seed``; missing values become NaN
+  (images become float32). The test split is left clean. Models that handle
+  missing data (``algorithm='latent_flow'``) mask NaNs out of their loss.
+
+  Raises:
+    ValueError: ``fraction`` outside [0, 1).
+  """
+  if not 0.0 <= fraction < 1.0:
+    raise ValueError(f'data.missing_fraction={fraction}; expected a value in '
+                     '[0, 1).')
+  if fraction == 0.0:
+    return dataset
+  x = to_float(dataset.images).copy()
+  rng = np.random.default_rng(seed)
+  missing = rng.random(x.shape[:-1]) < fraction
+  x[missing] = np.nan
+  return dataclasses.replace(dataset, images=x)

@@ -1,0 +1,125 @@
+"""The latent flow-prior generator wired for the trainer (``algorithm='latent_flow'``).
+
+The mathematics is in :mod:`coopjax.latent_flow`; this module builds it from a
+config, samples (``z`` from the prior, ``x = g(z)``) and reports. The tasks
+(reconstruction, anomaly detection, inpainting, recovery of corrupted data)
+are in :mod:`coopjax.algorithms.latent_flow_tasks`.
+
+Config fields (``config.model``): ``latent_dim``, ``prior`` (``'flow'`` or
+``'gaussian'``: the prior-only ablation, ``N(0, I)`` with no parameters),
+``flow_steps``, ``flow_hidden``, ``gen_width``, ``gen_num_up``, ``sigma``,
+``langevin_steps`` (K), ``step_size`` (s). Optimisers ``config.optim.gen`` and
+``config.optim.prior``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import jax
+import numpy as np
+
+from coopjax import latent_flow
+from coopjax import train_state as ts
+from coopjax.algorithms import reports
+from coopjax.flows import DenseFlow
+from coopjax.models.generator import Generator
+
+PRIORS = ('flow', 'gaussian')
+# Latent draws that initialise the flow prior's data-dependent ActNorm.
+_INIT_DRAWS = 256
+
+
+class LatentFlowAlgorithm:
+  """Generator ``g(z)`` with a flow (or Gaussian) prior, learned by short-run
+  posterior Langevin inference.
+
+  Args:
+    config: the full run config.
+    dataset: the training set (images).
+  """
+
+  def __init__(self, config, dataset):
+    if dataset.kind != 'images':
+      raise ValueError(f"algorithm='latent_flow' models images; dataset "
+                       f'{dataset.name!r} is {dataset.kind}.')
+    cfg = config.model
+    if cfg.prior not in PRIORS:
+      raise ValueError(f'config.model.prior={cfg.prior!r}; expected one of '
+                       f'{PRIORS}.')
+    if cfg.prior == 'flow' and cfg.latent_dim < 2:
+      raise ValueError('config.model.latent_dim must be >= 2 for the flow '
+                       f'prior; got {cfg.latent_dim}.')
+    self.config = config
+    self.example_shape = tuple(dataset.example_shape)
+    prior = (DenseFlow(cfg.latent_dim, cfg.flow_steps, cfg.flow_hidden)
+             if cfg.prior == 'flow' else None)
+    self.model = latent_flow.LatentFlowModel(
+        generator=Generator(self.example_shape, cfg.gen_width, cfg.gen_num_up),
+        prior=prior,
+        latent_dim=cfg.latent_dim, sigma=cfg.sigma,
+        n_steps=cfg.langevin_steps, step_size=cfg.step_size)
+    self.networks = ('gen',) if prior is None else ('gen', 'prior')
+    self.optimizers = {'gen': ts.make_optimizer(config.optim.gen)}
+    if prior is not None:
+      self.optimizers['prior'] = ts.make_optimizer(config.optim.prior)
+    self._samplers = {}
+
+  def init_variables(self, key: jax.Array, batch: Dict[str, np.ndarray]):
+    """``(params, stats)``; the flow's ActNorm is initialised on ``N(0, I)``
+    draws (the prior starts near the standard normal)."""
+    del batch
+    k_gen, k_prior, k_draw = jax.random.split(key, 3)
+    z = jax.random.normal(k_draw, (_INIT_DRAWS, self.model.latent_dim))
+    params = {'gen': self.model.generator.init(k_gen, z[:2])['params']}
+    if self.model.prior is not None:
+      params['prior'] = self.model.prior.init(k_prior, z)['params']
+    return params, {}
+
+  def grads_fn(self, params, stats, batch, keys):
+    """Per-device gradients; see :func:`coopjax.latent_flow.loss_and_grads`."""
+    return latent_flow.loss_and_grads(self.model, params, stats, batch, keys)
+
+  def sampler(self, num: int, n_steps: Optional[int] = None):
+    """A jitted ``sample(state, key) -> (x, {'z': z})`` with the EMA params.
+
+    ``n_steps`` is unused (generation needs no Langevin); it is accepted for
+    the trainer's interface.
+    """
+    del n_steps
+    temperature = float(self.config.sample.get('temperature', 1.0))
+    if num not in self._samplers:
+
+      def run(state, key):
+        x, z = latent_flow.generate(self.model, state.ema, key, num,
+                                    temperature)
+        return x, {'z': z}
+
+      self._samplers[num] = jax.jit(run)
+    return self._samplers[num]
+
+  def report(self, state, dataset, samples: np.ndarray, aux: Dict[str, Any],
+             path_prefix: str) -> Dict[str, float]:
+    """Writes ``<prefix>.npz`` and ``<prefix>.png``; returns quality figures.
+
+    Also runs the tasks named in ``config.sample.tasks`` (files
+    ``<prefix>_<task>.*``) and adds their figures, so that training prints
+    e.g. the reconstruction MSE with every sample report.
+    """
+    del aux
+    out = reports.image_report(self.config, dataset, samples, path_prefix)
+    tasks = self.tasks
+    for name in self.config.sample.get('tasks', ()):
+      if name not in tasks:
+        raise ValueError(f'config.sample.tasks has {name!r}; known: '
+                         f'{", ".join(sorted(tasks))}.')
+      result = tasks[name](state, dataset, f'{path_prefix}_{name}')
+      out.update({k: v for k, v in result.items() if isinstance(v, float)})
+    return out
+
+  @property
+  def tasks(self):
+    """CLI modes: ``generate``, ``reconstruct``, ``anomaly``, ``inpaint``,
+    ``recover``."""
+    from coopjax.algorithms import latent_flow_tasks  # pylint: disable=g-import-not-at-top
+    return latent_flow_tasks.tasks_for(self)
