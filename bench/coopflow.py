@@ -15,13 +15,10 @@ the flow to 2 scales x 4 steps of width 32, for a CPU; it says so in its output.
 import argparse
 import os
 import sys
-import time
 
 import jax
 
-from coopjax import algorithms, data, parallel
-from coopjax import train_state as ts
-from train_step import load_config, timed  # bench/ is on sys.path as a script
+from common import Stepper, compile_and_time, dataset_for, fresh_state, load_config, timed  # pylint: disable=g-bad-import-order
 
 PAPER_SECONDS_100 = 2.5  # CoopFlow paper, 100 CIFAR-10 samples, A6000, K=30
 
@@ -42,34 +39,14 @@ def main():
     config.model.update(width=32, flow_scales=2, flow_steps=4, flow_hidden=32)
   batch_size = args.batch or config.data.batch_size
   size = config.data.image_size
-  dataset = data.images.random_images((size, size, config.data.channels),
-                                      max(batch_size, 2))
-  algo = algorithms.build(config, dataset)
-  mesh = parallel.make_mesh()
-  batch = dataset.batch(0, batch_size, 0)
-  params, stats = jax.jit(algo.init_variables)(jax.random.key(0), batch)
-  state = parallel.put_replicated(ts.create(params, stats, algo.optimizers),
-                                  mesh)
+  dataset = dataset_for(config, batch_size, prefer_random=True)
+  algo, mesh, state = fresh_state(config, dataset, init_examples=batch_size)
   sampler = algo.sampler(args.num)
-  start = time.perf_counter()
-  jax.block_until_ready(sampler(state, jax.random.key(0)))
-  compile_s = time.perf_counter() - start
-  times = []
-  for i in range(args.repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(sampler(state, jax.random.key(i + 1)))
-    times.append(time.perf_counter() - start)
+  compile_s, times = compile_and_time(
+      lambda i: sampler(state, jax.random.key(i)), args.repeats)
   best = min(times)
-  step = parallel.make_train_step(algo.grads_fn, algo.optimizers,
-                                  config.train.ema, mesh)
-  holder = {'state': state}
-  global_batch = parallel.put_batch(batch, mesh)
-
-  def one_step():
-    holder['state'], metrics = step(holder['state'], global_batch,
-                                    jax.random.key(0))
-    return metrics
-
+  one_step = Stepper(config, algo, mesh, state,
+                     dataset.batch(0, batch_size, 0))
   step_s = timed(one_step, args.repeats)
   model = algo.model
   print(f'backend={jax.default_backend()} '

@@ -16,9 +16,8 @@ import sys
 
 import jax
 
-from coopjax import algorithms, data, latent_flow, parallel, rng
-from coopjax import train_state as ts
-from train_step import load_config, timed  # pylint: disable=g-bad-import-order
+from coopjax import latent_flow, rng
+from common import Stepper, dataset_for, fresh_state, load_config, timed  # pylint: disable=g-bad-import-order
 
 
 def main():
@@ -30,31 +29,12 @@ def main():
   args = parser.parse_args()
   config = load_config(args.config)
   batch = config.data.batch_size
-  try:
-    dataset = data.load(config.data, config.seed)
-  except FileNotFoundError:  # tfds data not prepared here: random images
-    size = config.data.image_size
-    dataset = data.images.random_images(
-        (size, size, config.data.get('channels', 3)), 2 * batch,
-        name=config.data.name)
-  algo = algorithms.build(config, dataset)
-  mesh = parallel.make_mesh()
-  host_batch = dataset.batch(0, batch, 0)
-  x = parallel.put_batch(host_batch, mesh)
-  params, stats = jax.jit(algo.init_variables)(jax.random.key(0), host_batch)
-  state = parallel.put_replicated(ts.create(params, stats, algo.optimizers),
-                                  mesh)
-  step_fn = parallel.make_train_step(algo.grads_fn, algo.optimizers,
-                                     config.train.ema, mesh)
-  key = jax.random.key(0)
-  holder = [state]
-
-  def one_step():
-    holder[0], metrics = step_fn(holder[0], x, key)
-    return metrics
-
+  dataset = dataset_for(config, 2 * batch)
+  algo, mesh, state = fresh_state(config, dataset, init_examples=batch)
+  one_step = Stepper(config, algo, mesh, state, dataset.batch(0, batch, 0))
+  x, key = one_step.batch, jax.random.key(0)
   step_s = timed(one_step, args.steps)
-  model, params = algo.model, holder[0].params
+  model, params = algo.model, one_step.state.params
   keys = rng.example_keys(key, 0, batch)
   x_obs, mask = latent_flow.observed(x['x'])
   infer = jax.jit(lambda p, x: latent_flow.infer(model, p, x, keys, mask)[0])

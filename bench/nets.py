@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from coopjax import models
-from train_step import load_config, timed  # bench/ is on sys.path as a script
+from common import load_config, timed  # pylint: disable=g-bad-import-order
 
 
 def _bench(name, fn, args, batch, repeats):

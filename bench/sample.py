@@ -14,13 +14,10 @@ an A6000.
 import argparse
 import os
 import sys
-import time
 
 import jax
 
-from coopjax import algorithms, data, parallel
-from coopjax import train_state as ts
-from train_step import load_config  # bench/ is on sys.path when run as a script
+from common import compile_and_time, dataset_for, fresh_state, load_config  # pylint: disable=g-bad-import-order
 
 PAPER_SECONDS_100 = 12.2  # CDRL paper, 100 CIFAR-10 samples on an A6000
 
@@ -37,23 +34,11 @@ def main():
   config = load_config(args.config)
   if args.dtype:
     config.model.dtype = args.dtype
-  size = config.data.image_size
-  dataset = data.images.random_images((size, size, config.data.channels), 4,
-                                      config.model.get('num_classes', 0))
-  algo = algorithms.build(config, dataset)
-  params, stats = jax.jit(algo.init_variables)(jax.random.key(0),
-                                               dataset.batch(0, 2, 0))
-  state = parallel.put_replicated(ts.create(params, stats, algo.optimizers),
-                                  parallel.make_mesh())
+  dataset = dataset_for(config, 4, prefer_random=True)
+  algo, _, state = fresh_state(config, dataset)
   sampler = algo.sampler(args.num)
-  start = time.perf_counter()
-  jax.block_until_ready(sampler(state, jax.random.key(0)))
-  compile_s = time.perf_counter() - start
-  times = []
-  for i in range(args.repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(sampler(state, jax.random.key(i + 1)))
-    times.append(time.perf_counter() - start)
+  compile_s, times = compile_and_time(
+      lambda i: sampler(state, jax.random.key(i)), args.repeats)
   best = min(times)
   model = algo.model
   evals = args.num * model.num_levels * model.n_steps
@@ -66,7 +51,7 @@ def main():
         f'{", ".join(f"{t:.3f}" for t in times)} s')
   print(f'EBM Langevin gradient evaluations: {evals / best:,.0f} per s '
         f'(per example, upper bound: includes the initializer)')
-  if args.num == 100 and size == 32:
+  if args.num == 100 and config.data.image_size == 32:
     print(f'paper: {PAPER_SECONDS_100} s on an A6000 -> '
           f'{PAPER_SECONDS_100 / best:.1f}x')
   return 0

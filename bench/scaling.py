@@ -25,29 +25,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def measure(n_devices: int, batch: int, steps: int, config_spec: str) -> dict:
   """Runs in the child process: steps/s of the train step on ``n_devices``."""
   import jax  # pylint: disable=g-import-not-at-top
-  from coopjax import algorithms, data, parallel  # pylint: disable=g-import-not-at-top
-  from coopjax import train_state as ts  # pylint: disable=g-import-not-at-top
+  from coopjax import data, parallel  # pylint: disable=g-import-not-at-top
   sys.path.insert(0, HERE)
-  from train_step import load_config, timed  # pylint: disable=g-import-not-at-top
+  from common import Stepper, fresh_state, load_config, timed  # pylint: disable=g-import-not-at-top
 
   config = load_config(config_spec)
   config.data.batch_size = batch
   dataset = data.load(config.data, config.seed)
-  algo = algorithms.build(config, dataset)
   mesh = parallel.make_mesh(jax.devices()[:n_devices])
   parallel.check_batch_size(batch, mesh)
-  x = parallel.put_batch(dataset.batch(0, batch, 0), mesh)
-  params, stats = jax.jit(algo.init_variables)(jax.random.key(0),
-                                               dataset.batch(0, 2, 0))
-  holder = [parallel.put_replicated(ts.create(params, stats, algo.optimizers),
-                                    mesh)]
-  step_fn = parallel.make_train_step(algo.grads_fn, algo.optimizers,
-                                     config.train.ema, mesh)
-  key = jax.random.key(0)
-
-  def one_step():
-    holder[0], metrics = step_fn(holder[0], x, key)
-    return metrics
+  algo, mesh, state = fresh_state(config, dataset, mesh)
+  one_step = Stepper(config, algo, mesh, state, dataset.batch(0, batch, 0))
 
   start = time.perf_counter()
   jax.block_until_ready(one_step())

@@ -10,7 +10,6 @@ K-step chain) for the given config; by default the CDRL authors' 2-D toy setting
 """
 
 import argparse
-import importlib.util
 import os
 import sys
 import time
@@ -19,28 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from coopjax import algorithms, cdrl, data, parallel, rng
-from coopjax import train_state as ts
+from coopjax import cdrl, rng
+from common import Stepper, dataset_for, fresh_state, load_config, timed  # pylint: disable=g-bad-import-order
 
 REFERENCE_SECONDS_PER_STEP = 3.0  # authors' PyTorch toy step, 2 CPU cores
-
-
-def load_config(spec: str):
-  path, _, variant = spec.partition(':')
-  module_spec = importlib.util.spec_from_file_location('bench_config', path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  return module.get_config(variant) if variant else module.get_config()
-
-
-def timed(fn, n):
-  """Seconds per call of ``fn`` over ``n`` calls, after one warm-up call."""
-  jax.block_until_ready(fn())
-  start = time.perf_counter()
-  for _ in range(n):
-    out = fn()
-  jax.block_until_ready(out)
-  return (time.perf_counter() - start) / n
 
 
 def main():
@@ -52,36 +33,19 @@ def main():
   args = parser.parse_args()
   config = load_config(args.config)
   batch = config.data.batch_size
-  try:
-    dataset = data.load(config.data, config.seed)
-  except FileNotFoundError:  # tfds data not prepared here: random images
-    size = config.data.image_size
-    dataset = data.images.random_images(
-        (size, size, config.data.get('channels', 3)), 2 * batch,
-        config.model.get('num_classes', 0), name=config.data.name)
-  algo = algorithms.build(config, dataset)
-  mesh = parallel.make_mesh()
-  x = parallel.put_batch(dataset.batch(0, batch, 0), mesh)
-  params, stats = jax.jit(algo.init_variables)(jax.random.key(0),
-                                               dataset.batch(0, 2, 0))
-  state = parallel.put_replicated(ts.create(params, stats, algo.optimizers),
-                                  mesh)
-  step_fn = parallel.make_train_step(algo.grads_fn, algo.optimizers,
-                                     config.train.ema, mesh)
+  dataset = dataset_for(config, 2 * batch)
+  algo, mesh, state = fresh_state(config, dataset)
+  one_step = Stepper(config, algo, mesh, state, dataset.batch(0, batch, 0))
+  x = one_step.batch
   key = jax.random.key(0)
-  holder = [state]
-
-  def one_step():
-    holder[0], metrics = step_fn(holder[0], x, key)
-    return metrics
-
   start = time.perf_counter()
   jax.block_until_ready(one_step())
   compile_s = time.perf_counter() - start
   step_s = timed(one_step, args.steps)
 
   model = algo.model
-  ev = {'params': holder[0].params['ebm'], 'batch_stats': holder[0].stats['ebm']}
+  ev = {'params': one_step.state.params['ebm'],
+        'batch_stats': one_step.state.stats['ebm']}
   t = jnp.asarray(np.random.default_rng(1).integers(1, 7, batch), jnp.int32)
   keys = rng.example_keys(key, 0, batch)
   chain = jax.jit(lambda ev, y: cdrl.refine(model, ev, y, y, t, keys)[0])
