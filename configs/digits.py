@@ -2,7 +2,8 @@
 
     python -m coopjax.main --config=configs/digits.py --workdir=runs/digits
 
-About 15 minutes on 2 CPU cores. Writes ``samples/step_<n>.png`` (a grid of
+About 12 minutes on 2 CPU cores (2000 steps; frechet_digits 54 at the end,
+8.5 for real held-out digits, 661 for noise). Writes ``samples/step_<n>.png`` (a grid of
 digits), ``samples/step_<n>_levels.png`` (each level's initializer proposal
 beside its Langevin result) and the Frechet distance of the samples to the
 real digits in the feature space of a small digits classifier
@@ -25,17 +26,17 @@ import cifar10  # pylint: disable=g-import-not-at-top,wrong-import-position
 def get_config(variant: str = ''):
   """Returns the config; ``variant`` is '', 'cond' or 'drl'."""
   c = cifar10.get_config('drl' if variant == 'drl' else '')
-  c.data.update(name='digits', batch_size=128, image_size=8, channels=1,
+  c.data.update(name='digits', batch_size=64, image_size=8, channels=1,
                 random_flip=False, num_test=297)
-  c.model.update(width=32, mults=(1, 2), blocks_per_res=1, temb_dim=32,
-                 init_width=32, init_mults=(1, 2), init_blocks=1, init_attn=(),
+  c.model.update(width=16, mults=(1, 2), blocks_per_res=1, temb_dim=32,
+                 init_width=16, init_mults=(1, 2), init_blocks=1, init_attn=(),
                  init_dropout=0.0)
   for opt in (c.optim.ebm, c.optim.init):
     opt.update(warmup=200)
-  c.optim.ebm.lr = 2e-4
+  c.optim.ebm.lr = 5e-4
   c.optim.init.lr = 1e-3
   c.optim.init.warmup_offset = 10
-  c.train.update(steps=3000, log_every=50, ckpt_every=500, sample_every=1000,
+  c.train.update(steps=2000, log_every=50, ckpt_every=500, sample_every=1000,
                  ema=0.999)
   c.sample.update(num=500, chunk=500)
   c.eval.num_samples = 2000
