@@ -86,9 +86,20 @@ def energy(model: CoopFlowModel, ebm_params: Params, x: jax.Array) -> jax.Array:
 
 def propose(model: CoopFlowModel, flow_params: Params,
             z: jax.Array) -> jax.Array:
-  """``x_0 = flow^{-1}(z)`` for flat latents ``z`` ``[B, latent_dim]``."""
-  return model.flow.apply({'params': flow_params}, z,
-                          method=type(model.flow).inverse)
+  """``x_0 = flow^{-1}(z)`` for flat latents ``z`` ``[B, latent_dim]``.
+
+  The inverse of an affine coupling divides by ``sigmoid(.)``, which can
+  overflow for latents far in the tails; with ``model.clip_x`` set, such
+  proposals are mapped into the box (inf to its edge, NaN to its centre) rather
+  than poisoning the chain and the EBM loss.
+  """
+  x = model.flow.apply({'params': flow_params}, z,
+                       method=type(model.flow).inverse)
+  if model.clip_x is None:
+    return x
+  lo, hi = model.clip_x
+  return jnp.clip(jnp.nan_to_num(x, nan=0.5 * (lo + hi), posinf=hi,
+                                 neginf=lo), lo, hi)
 
 
 def encode(model: CoopFlowModel, flow_params: Params,
