@@ -3,7 +3,9 @@
 Modes: ``train`` (default; resumes from DIR), ``sample`` (draws
 ``config.sample.num`` samples from the latest checkpoint), ``eval`` (prints
 the quality metrics), and the algorithm's own tasks on the latest checkpoint
-(CDRL: ``guided``, ``compose``, ``inpaint``, ``ood``, ``fewer_steps``; see
+(CDRL: ``guided``, ``compose``, ``inpaint``, ``ood``, ``fewer_steps``;
+CoopFlow: ``reconstruct``, ``interpolate``, ``inpaint``; latent flow prior:
+``generate``, ``reconstruct``, ``anomaly``, ``inpaint``, ``recover``; see
 ``coopjax.algorithms``). Any config field can be overridden, e.g.
 ``--config.train.steps=100``; an unknown field or a value of the wrong type is
 refused with its name.
