@@ -20,7 +20,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from coopjax import algorithms, data, nonfinite, parallel, preemption
+from coopjax import algorithms, data, models, nonfinite, parallel, preemption
 from coopjax import train_state as ts
 from coopjax import workdir as wd
 from coopjax.checkpoint import Checkpointer
@@ -83,11 +83,6 @@ def samples_dir(workdir: str) -> str:
   return path
 
 
-def _param_counts(state: ts.TrainState) -> str:
-  from coopjax import models  # pylint: disable=g-import-not-at-top
-  return models.describe(state.params)
-
-
 def _write_report(config, algo, dataset, state, workdir: str, num: int,
                   n_steps, name: str) -> Dict[str, float]:
   """Samples with the EMA parameters and writes ``samples/<name>.{npz,png}``."""
@@ -132,7 +127,8 @@ def train_and_evaluate(config, workdir: str,
   wd.save_config(config, workdir)
   log(f'{config.algorithm} on {dataset.name} ({len(dataset)} examples of '
       f'shape {dataset.example_shape}), '
-      f'{mesh.devices.size} device(s), params: {_param_counts(state)}')
+      f'{mesh.devices.size} device(s), '
+      f'params: {models.describe(state.params)}')
   step_fn = parallel.make_train_step(algo.grads_fn, algo.optimizers,
                                      config.train.ema, mesh)
   key = jax.random.key(config.seed)
@@ -203,6 +199,17 @@ def sample(config, workdir: str) -> Dict[str, float]:
                        f'sample_{int(state.step)}')
 
 
+def _write_result(workdir: str, name: str,
+                  result: Dict[str, float]) -> Dict[str, float]:
+  """Writes ``<workdir>/<name>.json`` and prints it (process 0); returns it."""
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, f'{name}.json'), 'w',
+              encoding='utf-8') as f:
+      json.dump(result, f, indent=2)
+    log(json.dumps(result))
+  return result
+
+
 def evaluate(config, workdir: str) -> Dict[str, float]:
   """Quality metrics of the latest checkpoint; also written to ``eval.json``.
 
@@ -214,12 +221,7 @@ def evaluate(config, workdir: str) -> Dict[str, float]:
   result = _write_report(config, algo, dataset, state, workdir,
                          config.eval.num_samples, config.sample.langevin_steps,
                          f'eval_{int(state.step)}')
-  result = {'step': int(state.step), **result}
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, 'eval.json'), 'w', encoding='utf-8') as f:
-      json.dump(result, f, indent=2)
-    log(json.dumps(result))
-  return result
+  return _write_result(workdir, 'eval', {'step': int(state.step), **result})
 
 
 def run_task(config, workdir: str, mode: str) -> Dict[str, float]:
@@ -231,10 +233,5 @@ def run_task(config, workdir: str, mode: str) -> Dict[str, float]:
     raise ValueError(f'--mode={mode} is not a task of {config.algorithm}; '
                      f'its tasks: {", ".join(sorted(tasks)) or "none"}.')
   prefix = os.path.join(samples_dir(workdir), f'{mode}_{int(state.step)}')
-  result = {'step': int(state.step), **tasks[mode](state, dataset, prefix)}
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, f'{mode}.json'), 'w',
-              encoding='utf-8') as f:
-      json.dump(result, f, indent=2)
-    log(json.dumps(result))
-  return result
+  return _write_result(workdir, mode, {'step': int(state.step),
+                                      **tasks[mode](state, dataset, prefix)})
