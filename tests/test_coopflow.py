@@ -5,6 +5,7 @@ import json
 import os
 import sys
 
+import flax.linen
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -210,3 +211,23 @@ def test_inpaint_task_keeps_known_pixels_and_writes_its_files(tmp_path):
   np.testing.assert_allclose(out['masked_pixel_mse'],
                              np.mean((x[~mask] - obs[~mask]) ** 2), rtol=1e-5)
   assert os.path.getsize(prefix + '.png') > 100
+
+
+class _OverflowingFlow(flax.linen.Module):
+  """A stand-in flow whose inverse overflows: +inf, -inf, NaN and 0.25."""
+
+  def inverse(self, z):
+    values = jnp.array([jnp.inf, -jnp.inf, jnp.nan, 0.25])
+    return jnp.broadcast_to(values, z.shape)
+
+
+@pytest.mark.parametrize('clip_x,expected', [
+    ((-1.0, 3.0), [3.0, -1.0, 1.0, 0.25]),   # edges, centre, kept
+    (None, [np.inf, -np.inf, np.nan, 0.25]),  # no box: untouched
+])
+def test_overflowing_proposals_are_mapped_into_the_box(clip_x, expected):
+  model = coopflow.CoopFlowModel(
+      ebm=MLPEnergy(width=8, mults=(1,), temb_dim=4, use_sn=False),
+      flow=_OverflowingFlow(), example_shape=(4,), clip_x=clip_x)
+  x0 = coopflow.propose(model, {}, jnp.zeros((2, 4)))
+  np.testing.assert_array_equal(np.asarray(x0), np.tile(expected, (2, 1)))
