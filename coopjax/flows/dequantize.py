@@ -22,7 +22,7 @@ DEFAULT_LOGIT_ALPHA = 0.05
 
 
 def uniform_dequantize(key: jax.Array, x: jax.Array,
-                       num_bins: int = 256) -> jax.Array:
+                       num_bins: int = 256, snap: bool = True) -> jax.Array:
   """Uniform dequantisation of quantised data in [-1, 1].
 
   Recovers the level ``k = round((x + 1) (num_bins - 1) / 2)`` and returns
@@ -30,15 +30,28 @@ def uniform_dequantize(key: jax.Array, x: jax.Array,
   ``U(0, 2 / num_bins)`` noise, with the bins re-spaced to tile ``[-1, 1)``
   exactly (the levels of ``k / 127.5 - 1`` are ``2 / 255`` apart).
 
+  With ``snap=False``, ``x`` is taken to be continuous in [-1, 1] already (a
+  model's sample in the space of dequantised data): it is re-binned, i.e. moved
+  to a uniform position inside its own bin of the ``num_bins`` tiling
+  ``[-1, 1)`` (``1`` counts as the last bin). Values that many samples share,
+  such as a clipped box edge, are spread over their bin instead of forming a
+  point mass; an ``x`` already distributed as dequantised data keeps that
+  distribution.
+
   Args:
     key: PRNG key.
-    x: data in [-1, 1] on the grid ``2k / (num_bins - 1) - 1``.
+    x: data in [-1, 1] on the grid ``2k / (num_bins - 1) - 1`` (any values in
+      [-1, 1] with ``snap=False``).
     num_bins: number of quantisation levels (256 for 8-bit images).
+    snap: round to the nearest level first.
 
   Returns:
     Continuous data of the shape of ``x``, in ``[-1, 1)``.
   """
-  levels = jnp.round((x + 1.0) * 0.5 * (num_bins - 1))
+  if snap:
+    levels = jnp.round((x + 1.0) * 0.5 * (num_bins - 1))
+  else:
+    levels = jnp.clip(jnp.floor((x + 1.0) * 0.5 * num_bins), 0, num_bins - 1)
   noise = jax.random.uniform(key, x.shape, x.dtype)
   return (levels + noise) * (2.0 / num_bins) - 1.0
 
