@@ -6,7 +6,10 @@ One iteration, for data ``x`` and per-example keys::
     z ~ N(0, I);  x_0 = flow^{-1}(z)
     x_K = K Langevin steps on f_theta from sg(x_0)        (coopjax.langevin)
     EBM:  minimise  mean f_theta(sg(x_K)) - mean f_theta(x)
-    flow: minimise -mean log p_flow(sg(x_K))
+    flow: minimise -mean log p_flow(deq(sg(x_K)))
+
+where ``deq`` adds one quantisation bin of uniform noise for discrete data
+(:func:`dequantize`; the identity for continuous data).
 
 The reference chain has no noise, the drift ``(s^2 / 2) grad f`` clipped to
 +-0.1 per coordinate and ``x`` clipped to [-1, 1]; every option is a field of
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple, Union
 
 import flax.linen as nn
 import jax
@@ -54,6 +57,11 @@ class CoopFlowModel:
     dequant_bins: quantisation levels of the data for the flow's maximum
       likelihood on data (pretraining; 256 for 8-bit images, 0 for
       continuous data).
+    dequant_revised: with ``dequant_bins`` set, re-bin the revised samples
+      before the flow's maximum likelihood (:func:`dequantize`). Without it,
+      pixels the chain clipped to the box edge form point masses whose
+      likelihood the flow chases: on the digits, CoopFlow(pre)'s flow NLL fell
+      to -0.94 nats/dim while the Frechet distance rose from 47 to 84.
     energy_l2: weight of ``mean(f(x_data)^2) + mean(f(x_K)^2)`` added to the
       EBM loss (0 in the reference; keeps the energy's scale bounded where
       the contrastive loss alone lets it run away, as on 2-D data).
@@ -68,6 +76,7 @@ class CoopFlowModel:
   clip_x: Optional[Tuple[float, float]] = (-1.0, 1.0)
   dequant_bins: int = 0
   energy_l2: float = 0.0
+  dequant_revised: bool = True
 
   @property
   def latent_dim(self) -> int:
@@ -155,6 +164,31 @@ def ebm_loss(model: CoopFlowModel, ebm_params: Params, x_data: jax.Array,
   return loss, {'f_data': jnp.mean(f_data), 'f_sample': jnp.mean(f_sample)}
 
 
+def dequantize(model: CoopFlowModel, keys: jax.Array, x: jax.Array,
+               snap: bool) -> jax.Array:
+  """What the flow's maximum likelihood sees of ``x``.
+
+  With ``model.dequant_bins`` set, data (``snap=True``) are dequantised: each
+  level moves uniformly into its bin (:func:`coopjax.flows.uniform_dequantize`,
+  per-example ``keys``). Revised samples (``snap=False``) already live in the
+  continuous space of dequantised data; they are re-binned (uniform within
+  their own bin) if ``model.dequant_revised``, so that values many samples
+  share, such as the clipped box edge, are not point masses. Continuous data
+  (``dequant_bins=0``) pass unchanged.
+
+  The reference code dequantises every input of its flow (data and revised
+  samples alike) with ``(255 x + u) / 256`` in [0, 1]; at 256 levels that
+  differs from re-binning by a shrink of 1/256, but at the digits' 17 levels
+  the shrink is 1/17 per pass: a pretrained digits flow fitted to its own
+  samples (lr 1e-4, 100 steps) went from -0.61 to +3.1 nats/dim on test data
+  with the shrink, to -0.29 with re-binning.
+  """
+  if not model.dequant_bins or not (snap or model.dequant_revised):
+    return x
+  return jax.vmap(lambda k, a: uniform_dequantize(
+      k, a, model.dequant_bins, snap=snap))(keys, x)
+
+
 def flow_loss(model: CoopFlowModel, flow_params: Params,
               x: jax.Array) -> jax.Array:
   """Maximum likelihood: ``-mean log p_flow(sg(x))``."""
@@ -166,9 +200,35 @@ def nll_per_dim(model: CoopFlowModel, nll: jax.Array) -> jax.Array:
   return nll / model.latent_dim
 
 
+def _pretrain_grads(model, params, x, k_deq):
+  """Flow-only maximum likelihood on the (dequantised) data."""
+  x_flow = dequantize(model, k_deq, x, snap=True)
+  nll, g = jax.value_and_grad(lambda p: flow_loss(model, p, x_flow))(
+      params['flow'])
+  return g, {'flow_loss': nll, 'flow_nll_per_dim': nll_per_dim(model, nll)}
+
+
+def _cooperative_grads(model, params, x, k_z, k_chain, k_deq):
+  """Both networks' gradients for one cooperative iteration."""
+  z = rng.per_example_normal(k_z, (model.latent_dim,), x.dtype)
+  x0 = jax.lax.stop_gradient(propose(model, params['flow'], z))
+  x_k, info = revise(model, params['ebm'], x0, k_chain)
+  (e_loss, e_aux), g_ebm = jax.value_and_grad(
+      lambda p: ebm_loss(model, p, x, x_k), has_aux=True)(params['ebm'])
+  x_k_flow = dequantize(model, k_deq, x_k, snap=False)
+  f_loss, g_flow = jax.value_and_grad(
+      lambda p: flow_loss(model, p, x_k_flow))(params['flow'])
+  moved = jnp.sqrt(jnp.sum((x_k - x0).reshape(x.shape[0], -1) ** 2, axis=-1))
+  metrics = {'ebm_loss': e_loss, 'flow_loss': f_loss,
+             'flow_nll_per_dim': nll_per_dim(model, f_loss),
+             'revision_dist': jnp.mean(moved),
+             'grad_norm_start': info.grad_norm[0], **e_aux}
+  return {'ebm': g_ebm, 'flow': g_flow}, metrics
+
+
 def loss_and_grads(model: CoopFlowModel, params: Dict[str, Params],
                    stats: Dict[str, Any], batch: Dict[str, jax.Array],
-                   keys: jax.Array, pretrain_flow: bool = False):
+                   keys: jax.Array, pretrain_flow: Union[bool, jax.Array] = False):
   """One device's CoopFlow gradients for ``batch['x']`` and per-example ``keys``.
 
   Args:
@@ -178,7 +238,13 @@ def loss_and_grads(model: CoopFlowModel, params: Dict[str, Params],
     batch: ``{'x': [B, ...]}`` data in [-1, 1].
     keys: ``[B]`` per-example keys.
     pretrain_flow: train only the flow, by maximum likelihood on the
-      (dequantised) data; the EBM gets no gradient and stays unchanged.
+      (dequantised) data. A Python bool picks the computation when tracing
+      (``True``: only ``grads['flow']`` is returned). A traced boolean
+      scalar (CoopFlow(pre) in one run: ``step < pretrain_steps``) chooses at
+      run time with ``lax.cond``; then both networks always get gradients,
+      the EBM's being zero while pretraining (Adam, from zero moments, then
+      leaves it unchanged), and ``metrics['pretraining']`` says which ran
+      (the cooperative metrics read 0 while it is 1).
 
   Returns:
     ``(grads, stats, metrics)`` in the form
@@ -186,27 +252,32 @@ def loss_and_grads(model: CoopFlowModel, params: Dict[str, Params],
   """
   x = batch['x']
   k_z, k_chain, k_deq = rng.split_each(keys, 3)
-  if pretrain_flow:
-    if model.dequant_bins:
-      x = jax.vmap(lambda k, a: uniform_dequantize(k, a, model.dequant_bins))(
-          k_deq, x)
-    nll, g = jax.value_and_grad(lambda p: flow_loss(model, p, x))(
-        params['flow'])
-    return {'flow': g}, stats, {'flow_loss': nll,
-                                'flow_nll_per_dim': nll_per_dim(model, nll)}
-  z = rng.per_example_normal(k_z, (model.latent_dim,), x.dtype)
-  x0 = jax.lax.stop_gradient(propose(model, params['flow'], z))
-  x_k, info = revise(model, params['ebm'], x0, k_chain)
-  (e_loss, e_aux), g_ebm = jax.value_and_grad(
-      lambda p: ebm_loss(model, p, x, x_k), has_aux=True)(params['ebm'])
-  f_loss, g_flow = jax.value_and_grad(lambda p: flow_loss(model, p, x_k))(
-      params['flow'])
-  moved = jnp.sqrt(jnp.sum((x_k - x0).reshape(x.shape[0], -1) ** 2, axis=-1))
-  metrics = {'ebm_loss': e_loss, 'flow_loss': f_loss,
-             'flow_nll_per_dim': nll_per_dim(model, f_loss),
-             'revision_dist': jnp.mean(moved),
-             'grad_norm_start': info.grad_norm[0], **e_aux}
-  return {'ebm': g_ebm, 'flow': g_flow}, stats, metrics
+  if isinstance(pretrain_flow, bool):
+    if pretrain_flow:
+      g_flow, metrics = _pretrain_grads(model, params, x, k_deq)
+      return {'flow': g_flow}, stats, metrics
+    grads, metrics = _cooperative_grads(model, params, x, k_z, k_chain, k_deq)
+    return grads, stats, metrics
+
+  def cooperative(_):
+    grads, metrics = _cooperative_grads(model, params, x, k_z, k_chain, k_deq)
+    return grads, {**metrics, 'pretraining': jnp.zeros((), x.dtype)}
+
+  def pretrain(_):
+    g_flow, metrics = _pretrain_grads(model, params, x, k_deq)
+    # Zeros for the cooperative metrics, derived from a per-device value so
+    # that under shard_map they vary over devices as the other branch's do.
+    zero = jnp.zeros_like(metrics['flow_loss'])
+    _, coop_metrics = jax.eval_shape(cooperative, None)
+    out = {k: jnp.broadcast_to(zero, v.shape).astype(v.dtype)
+           for k, v in coop_metrics.items()}
+    out.update(metrics, pretraining=jnp.ones((), x.dtype))
+    grads = {'ebm': jax.tree_util.tree_map(jnp.zeros_like, params['ebm']),
+             'flow': g_flow}
+    return grads, out
+
+  grads, metrics = jax.lax.cond(pretrain_flow, pretrain, cooperative, None)
+  return grads, stats, metrics
 
 
 def sample(model: CoopFlowModel, params: Dict[str, Params], key: jax.Array,

@@ -49,7 +49,8 @@ def check_batch_size(global_batch: int, mesh: Mesh) -> None:
 
 def make_train_step(grads_fn: GradsFn,
                     optimizers: Mapping[str, optax.GradientTransformation],
-                    ema_decay: float, mesh: Mesh) -> Callable:
+                    ema_decay: float, mesh: Mesh,
+                    pass_step: bool = False) -> Callable:
   """Builds the jitted, data-parallel train step.
 
   Args:
@@ -60,6 +61,9 @@ def make_train_step(grads_fn: GradsFn,
     optimizers: optax transformations per network name.
     ema_decay: EMA decay of the parameters.
     mesh: the mesh; its ``'data'`` axis shards the batch.
+    pass_step: call ``grads_fn(params, stats, batch, keys, step)`` with the
+      number of updates made so far (a traced int32 scalar), for algorithms
+      whose loss changes with training time.
 
   Returns:
     ``step(state, batch, key) -> (state, metrics)``. ``batch`` is the global
@@ -82,7 +86,8 @@ def make_train_step(grads_fn: GradsFn,
       # the parameters as varying keeps per-device gradients, which the
       # explicit pmean below averages.
       params = jax.lax.pcast(params, DATA, to='varying')
-    grads, stats, metrics = grads_fn(params, state.stats, x, keys)
+    extra = (state.step,) if pass_step else ()
+    grads, stats, metrics = grads_fn(params, state.stats, x, keys, *extra)
     grads, stats, metrics = jax.lax.pmean((grads, stats, metrics), DATA)
     new = ts.apply_gradients(state, grads, stats, optimizers, ema_decay)
     ok = ts.all_finite(metrics) & ts.all_finite(new.params)

@@ -93,22 +93,35 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
   ``min(1, (step + offset) / warmup)``), ``grad_clip`` (0 disables),
   ``freeze_steps`` (optional: the learning rate is exactly 0 for the first
   ``freeze_steps`` updates, so the parameters do not change, and the warm-up
-  starts after them; Adam's moments still see those gradients).
+  starts after them; Adam's moments still see those gradients),
+  ``lr_after_step`` and ``lr_after`` (optional: from update ``lr_after_step``
+  on, counted from the start like ``freeze_steps``, ``lr_after`` replaces
+  ``lr``; 0 keeps ``lr``).
   """
   warmup, offset = cfg.warmup, cfg.get('warmup_offset', 0)
   freeze = cfg.get('freeze_steps', 0)
   if freeze < 0:
     raise ValueError(f'freeze_steps must be >= 0, got {freeze}.')
 
+  after_step, lr_after = cfg.get('lr_after_step', 0), cfg.get('lr_after', 0.0)
+  if after_step < 0 or lr_after < 0:
+    raise ValueError(f'lr_after_step and lr_after must be >= 0, got '
+                     f'{after_step} and {lr_after}.')
+
+  def base(step):
+    if not (after_step and lr_after):
+      return cfg.lr
+    return jnp.where(step < after_step, cfg.lr, lr_after)
+
   def warm(step):
     if warmup <= 0:
-      return cfg.lr
-    return cfg.lr * jnp.minimum(1.0, (step + offset) / warmup)
+      return 1.0
+    return jnp.minimum(1.0, (step + offset) / warmup)
 
   def schedule(step):
     if not freeze:
-      return warm(step)
-    return jnp.where(step < freeze, 0.0, warm(step - freeze))
+      return base(step) * warm(step)
+    return jnp.where(step < freeze, 0.0, base(step) * warm(step - freeze))
 
   if cfg.get('weight_decay', 0.0):
     opt = optax.adamw(schedule, cfg.b1, cfg.b2, weight_decay=cfg.weight_decay)

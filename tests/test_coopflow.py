@@ -95,6 +95,34 @@ def test_gradients_are_those_of_the_two_losses_on_the_revised_samples():
       coopflow.flow_log_prob(model, p, x)))(params['flow']))
 
 
+def test_flow_learns_from_dequantised_revised_samples_for_discrete_data():
+  # With dequant_bins set, the flow's maximum likelihood sees the revised
+  # samples re-binned (each uniform in its own bin), so samples the chain
+  # clipped to the box edge do not form a point mass.
+  model = image_model(n_steps=3, step_size=0.5, dequant_bins=17)
+  x = images(8)
+  params = init(model, x)
+  keys = rng.example_keys(jax.random.key(5), 0, 8)
+  grads, _, metrics = coopflow.loss_and_grads(model, params, {}, {'x': x},
+                                              keys)
+  k_z, k_chain, k_deq = rng.split_each(keys, 3)
+  z = rng.per_example_normal(k_z, (model.latent_dim,))
+  x_k, _ = coopflow.revise(model, params['ebm'],
+                           coopflow.propose(model, params['flow'], z), k_chain)
+  noisy = jax.vmap(lambda k, a: flows.uniform_dequantize(k, a, 17, snap=False))(
+      k_deq, x_k)
+  bin_of = lambda a: jnp.clip(jnp.floor((a + 1.0) * 8.5), 0, 16)
+  np.testing.assert_array_equal(bin_of(noisy), bin_of(x_k))
+  nll = lambda p: -jnp.mean(coopflow.flow_log_prob(model, p, noisy))
+  close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  jax.tree_util.tree_map(close, grads['flow'], jax.grad(nll)(params['flow']))
+  np.testing.assert_allclose(metrics['flow_loss'], nll(params['flow']),
+                             rtol=1e-5)
+  # The undequantised samples give a different loss: the noise is really there.
+  assert abs(float(metrics['flow_loss']) + float(jnp.mean(
+      coopflow.flow_log_prob(model, params['flow'], x_k)))) > 1e-3
+
+
 def test_freeze_keeps_params_exactly_for_n_steps_then_trains():
   cfg = ml_collections.ConfigDict(dict(lr=0.1, b1=0.9, b2=0.999, warmup=0,
                                        freeze_steps=3))
@@ -112,6 +140,45 @@ def test_freeze_keeps_params_exactly_for_n_steps_then_trains():
   with pytest.raises(ValueError, match='freeze_steps'):
     ts.make_optimizer(ml_collections.ConfigDict(dict(
         lr=0.1, b1=0.9, b2=0.999, warmup=0, freeze_steps=-1)))
+
+
+def test_lr_after_replaces_the_learning_rate_from_its_step():
+  cfg = ml_collections.ConfigDict(dict(lr=0.1, b1=0.9, b2=0.999, warmup=0,
+                                       lr_after=0.01, lr_after_step=2))
+  opt = ts.make_optimizer(cfg)
+  params = {'w': jnp.zeros(())}
+  state, moves = opt.init(params), []
+  for _ in range(4):  # Adam on a constant gradient moves by lr per update
+    updates, state = opt.update({'w': jnp.ones(())}, state, params)
+    moves.append(-float(updates['w']))
+  np.testing.assert_allclose(moves, [0.1, 0.1, 0.01, 0.01], rtol=1e-4)
+  with pytest.raises(ValueError, match='lr_after'):
+    ts.make_optimizer(ml_collections.ConfigDict(dict(
+        lr=0.1, b1=0.9, b2=0.999, warmup=0, lr_after=-1.0, lr_after_step=2)))
+
+
+def test_run_time_pretraining_switch_equals_the_two_static_computations():
+  model = image_model(n_steps=2, step_size=0.5, dequant_bins=17)
+  x = images(8)
+  params = init(model, x)
+  keys = rng.example_keys(jax.random.key(6), 0, 8)
+  switched = jax.jit(lambda flag: coopflow.loss_and_grads(
+      model, params, {}, {'x': x}, keys, pretrain_flow=flag))
+  close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  for flag in (True, False):
+    grads, _, metrics = switched(jnp.asarray(flag))
+    ref, _, ref_metrics = coopflow.loss_and_grads(
+        model, params, {}, {'x': x}, keys, pretrain_flow=flag)
+    jax.tree_util.tree_map(close, grads['flow'], ref['flow'])
+    assert float(metrics['pretraining']) == float(flag)
+    close(metrics['flow_loss'], ref_metrics['flow_loss'])
+    if flag:  # the EBM gets exactly zero while pretraining
+      assert set(ref) == {'flow'}
+      for leaf in jax.tree_util.tree_leaves(grads['ebm']):
+        assert not np.any(np.asarray(leaf))
+    else:
+      jax.tree_util.tree_map(close, grads['ebm'], ref['ebm'])
+      close(metrics['ebm_loss'], ref_metrics['ebm_loss'])
 
 
 def test_reconstruction_lowers_the_mse_and_masks_only_use_known_pixels():
@@ -185,6 +252,28 @@ def test_two_d_coopflow_trains_end_to_end_and_pre_starts_from_the_flow(
   assert not np.array_equal(
       jax.device_get(pre_state.params['ebm']['stem']['Dense_0']['kernel']),
       jax.device_get(state.params['ebm']['stem']['Dense_0']['kernel']))
+  # CoopFlow(pre) in one run: the first 2 of 4 updates are the pretraining
+  # run's exactly (EBM untouched, flow by maximum likelihood on the data);
+  # the cooperative updates after them move the EBM.
+  one_run = tiny_config()
+  one_run.coopflow.pretrain_steps = 2
+  one_run.train.update(steps=2, ckpt_every=2, sample_every=2)
+  pretrain = tiny_config('pretrain')
+  pretrain.train.update(steps=2, ckpt_every=2, sample_every=2)
+  a = train.train_and_evaluate(one_run, str(tmp_path / 'one_run'))
+  b = train.train_and_evaluate(pretrain, str(tmp_path / 'pretrain'))
+  jax.tree_util.tree_map(
+      lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6),
+      jax.device_get(a.params), jax.device_get(b.params))
+  one_run.train.update(steps=4, ckpt_every=4, sample_every=4)
+  c = train.train_and_evaluate(one_run, str(tmp_path / 'one_run'),
+                               allow_config_change=True)
+  assert not np.array_equal(
+      jax.device_get(c.params['ebm']['stem']['Dense_0']['kernel']),
+      jax.device_get(b.params['ebm']['stem']['Dense_0']['kernel']))
+  lines = [json.loads(l) for l in open(os.path.join(
+      str(tmp_path / 'one_run'), 'metrics.jsonl'))]
+  assert [l['pretraining'] for l in lines if 'pretraining' in l] == [1.0, 0.0]
   missing = tiny_config('pre')
   missing.coopflow.flow_init = str(tmp_path / 'nothing')
   with pytest.raises(FileNotFoundError, match='pretrain'):

@@ -6,7 +6,9 @@ An algorithm object is built from ``(config, dataset)`` and offers:
 - ``init_variables(key, batch) -> (params, stats)`` (``batch``: a data batch
   dict, for shapes and data-dependent initialisation);
 - ``grads_fn(params, stats, batch, keys) -> (grads, new_stats, metrics)``,
-  per device (see :func:`coopjax.parallel.make_train_step`);
+  per device (see :func:`coopjax.parallel.make_train_step`); with
+  ``grads_fn_takes_step = True`` it also gets the update's number as a fifth
+  argument;
 - ``sampler(num, n_steps) -> jitted (state, key) -> (x, aux)`` with ``aux`` a
   dict of arrays indexed by sample first;
 - ``report(state, dataset, x, aux, prefix) -> {figure: value}``, which writes

@@ -9,7 +9,10 @@ The mathematics is in :mod:`coopjax.coopflow`. Config fields read here:
 - ``model.langevin_steps``, ``step_size``, ``noise_scale``, ``clip_drift``
   (0: none), ``clip_x`` (``()``: none), ``energy_l2`` (0: none);
 - ``coopflow.pretrain_flow`` (train only the flow, by maximum likelihood on
-  the data) and ``coopflow.flow_init`` (a workdir whose latest checkpoint's
+  the data), ``coopflow.pretrain_steps`` (CoopFlow(pre) in one run: the first
+  updates train only the flow, by maximum likelihood on the data; the flow's
+  learning rate can then drop with ``optim.flow.lr_after`` /
+  ``lr_after_step``) and ``coopflow.flow_init`` (a workdir whose latest checkpoint's
   flow starts this run: CoopFlow(pre)); ``optim.flow.freeze_steps`` keeps
   that flow fixed for the first updates.
 
@@ -68,7 +71,8 @@ def build_model(config, example_shape) -> coopflow.CoopFlowModel:
       step_size=float(m.step_size), noise_scale=float(m.noise_scale),
       clip_drift=float(m.clip_drift) or None, clip_x=clip_x,
       dequant_bins=int(m.dequant_bins),
-      energy_l2=float(m.get('energy_l2', 0.0)))
+      energy_l2=float(m.get('energy_l2', 0.0)),
+      dequant_revised=bool(m.get('dequant_revised', True)))
 
 
 def load_flow_params(workdir: str) -> Any:
@@ -106,6 +110,10 @@ class CoopFlowAlgorithm:
     self.kind = dataset.kind
     self.model = build_model(config, self.example_shape)
     self.pretrain_flow = bool(config.coopflow.pretrain_flow)
+    self.pretrain_steps = int(config.coopflow.get('pretrain_steps', 0))
+    if self.pretrain_steps < 0:
+      raise ValueError(f'config.coopflow.pretrain_steps must be >= 0, got '
+                       f'{self.pretrain_steps}.')
     self.optimizers = {'ebm': ts.make_optimizer(config.optim.ebm),
                        'flow': ts.make_optimizer(config.optim.flow)}
     init = config.coopflow.flow_init
@@ -131,10 +139,26 @@ class CoopFlowAlgorithm:
       params['flow'] = jax.tree_util.tree_map(jnp.asarray, self._flow_init)
     return params, {}
 
-  def grads_fn(self, params, stats, batch, keys):
-    """Per-device gradients; see :func:`coopjax.coopflow.loss_and_grads`."""
+  @property
+  def grads_fn_takes_step(self) -> bool:
+    """Whether the trainer passes the update number (in-run pretraining)."""
+    return self.pretrain_steps > 0
+
+  def grads_fn(self, params, stats, batch, keys, step=None):
+    """Per-device gradients; see :func:`coopjax.coopflow.loss_and_grads`.
+
+    With ``coopflow.pretrain_steps`` set, updates ``0 .. pretrain_steps - 1``
+    train only the flow by maximum likelihood on the data (``step`` is then
+    the update number); the cooperative updates follow in the same run.
+    """
+    pretrain = self.pretrain_flow
+    if self.pretrain_steps and not pretrain:
+      if step is None:
+        raise ValueError('coopflow.pretrain_steps needs the update number: '
+                         'build the train step with pass_step=True.')
+      pretrain = step < self.pretrain_steps
     return coopflow.loss_and_grads(self.model, params, stats, batch, keys,
-                                   pretrain_flow=self.pretrain_flow)
+                                   pretrain_flow=pretrain)
 
   def sampler(self, num: int, n_steps: Optional[int] = None):
     """A jitted ``sample(state, key) -> (x_K, {'proposal': x_0})`` (EMA params)."""
