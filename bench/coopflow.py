@@ -35,6 +35,8 @@ def main():
   parser.add_argument('--small', action='store_true')
   args = parser.parse_args()
   config = load_config(args.config)
+  # Time the cooperative step, not the flow-only pretraining updates.
+  config.coopflow.pretrain_steps = 0
   if args.small:
     config.model.update(width=32, flow_scales=2, flow_steps=4, flow_hidden=32)
   batch_size = args.batch or config.data.batch_size

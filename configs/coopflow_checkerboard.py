@@ -1,4 +1,4 @@
-"""CoopFlow on the 2-D checkerboard (about 5 minutes on 2 shared CPU cores).
+"""CoopFlow on the 2-D checkerboard (about 2 minutes on 2 CPU cores).
 
     python -m coopjax.main --config=configs/coopflow_checkerboard.py --workdir=runs/cf_checkerboard
     python -m coopjax.main --config=configs/coopflow_checkerboard.py --workdir=runs/cf_checkerboard --mode=eval
@@ -6,10 +6,16 @@
 A dense flow (RealNVP-style) proposes, K = 30 Langevin steps on an MLP EBM
 revise. ``samples/step_<n>.png`` shows, for the flow and the EBM, the log
 density, the density and the samples; ``--mode=eval`` prints the TV distances
-of both (``tv_samples``, ``tv_density``: the EBM; ``*_flow``: the flow).
+of both (``tv_samples``, ``tv_density``: the EBM; ``*_flow``: the flow). The
+EBM's own density is not meant to match the data: it is learned as a
+short-run revision field, and its ``tv_density`` stays near 0.55.
 
-CoopFlow(pre): pretrain the flow by maximum likelihood on the data, then
-train cooperatively from it (flow frozen for ``optim.flow.freeze_steps``)::
+The default is CoopFlow(pre) in one run: 1500 updates of the flow alone by
+maximum likelihood, then 1500 cooperative ones (flow lr 1e-4). Measured at
+step 3000: tv_samples 0.241 (revised), 0.271 (flow). Both networks from
+scratch with the same settings: 0.309 / 0.356 (``:scratch``).
+
+CoopFlow(pre) in two runs::
 
     python -m coopjax.main --config=configs/coopflow_checkerboard.py:pretrain --workdir=runs/cf_cb_flow
     python -m coopjax.main --config=configs/coopflow_checkerboard.py:pre --workdir=runs/cf_cb_pre \\
@@ -20,7 +26,7 @@ import ml_collections
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
-  """Returns the config; ``variant`` is '', 'pretrain' or 'pre'."""
+  """Returns the config; ``variant`` is '', 'scratch', 'pretrain' or 'pre'."""
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.algorithm = 'coopflow'
@@ -29,31 +35,33 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
       name='checkerboard', batch_size=500, num_points=50000, scale=4.0,
       path=''))
 
-  # Departures from the image reference, needed in 2-D (measured: without
-  # them the energy's scale runs away, or samples leave the box and the flow
-  # diverges): x clipped to the plotted box [-8.5, 8.5]^2 (clipping to the
-  # data box [-4, 4]^2 leaves the EBM's mass outside it uncorrected: TV 0.73),
-  # Langevin noise on
-  # (noise_scale 1, step 0.1, drift still clipped to +-0.1), and an energy
-  # penalty 0.1 * (mean f(x)^2 + mean f(x_K)^2).
+  # Departures from the image reference, for data on [-4, 4]^2 (measured):
+  # the step size is 0.3 (0.03 barely moves points at this scale); x is
+  # clipped to the plotted box [-8.5, 8.5]^2 (clipping to the data box leaves
+  # the EBM's mass outside it uncorrected: TV 0.73); an energy penalty
+  # 0.1 * (mean f(x)^2 + mean f(x_K)^2) keeps the energy's scale from running
+  # away (energies reached 1.6e5 without it); EBM lr 1e-3. The noise stays off
+  # as in the reference: with it on (step 0.1), the flow learned ever more
+  # blurred revisions (tv_samples 0.29 -> 0.46 over the cooperative steps).
   c.model = ml_collections.ConfigDict(dict(
       ebm='mlp', width=64, mults=(1, 1), blocks_per_stage=1,
       temb_dim=16, use_sn=False,
       flow='dense', flow_steps=6, flow_hidden=64, flow_scales=0,
       logit_alpha=0.0, dequant_bins=0,
-      langevin_steps=30, step_size=0.1, noise_scale=1.0, clip_drift=0.1,
+      langevin_steps=30, step_size=0.3, noise_scale=0.0, clip_drift=0.1,
       clip_x=(-8.5, 8.5), energy_l2=0.1))
 
   c.coopflow = ml_collections.ConfigDict(dict(pretrain_flow=False,
-                                              flow_init=''))
+                                              pretrain_steps=0, flow_init=''))
 
   c.optim = ml_collections.ConfigDict()
   c.optim.ebm = ml_collections.ConfigDict(dict(
-      lr=1e-4, b1=0.5, b2=0.5, weight_decay=0.0, warmup=0, warmup_offset=0,
+      lr=1e-3, b1=0.5, b2=0.5, weight_decay=0.0, warmup=0, warmup_offset=0,
       grad_clip=0.0))
   c.optim.flow = ml_collections.ConfigDict(dict(
       lr=1e-3, b1=0.9, b2=0.999, weight_decay=0.0, warmup=100,
-      warmup_offset=0, grad_clip=1.0, freeze_steps=0))
+      warmup_offset=0, grad_clip=1.0, freeze_steps=0, lr_after=0.0,
+      lr_after_step=0))
 
   c.train = ml_collections.ConfigDict(dict(
       steps=3000, log_every=100, ckpt_every=1000, sample_every=1000,
@@ -63,12 +71,17 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
                                             chunk=10000, grid_k=6))
   c.eval = ml_collections.ConfigDict(dict(num_samples=50000))
 
-  if variant == 'pretrain':
+  if variant == '':
+    c.coopflow.pretrain_steps = 1500
+    c.optim.flow.update(lr_after=1e-4, lr_after_step=1500)
+  elif variant == 'pretrain':
     c.coopflow.pretrain_flow = True
+    c.train.steps = 1500
   elif variant == 'pre':
-    c.optim.flow.freeze_steps = 500
-  elif variant:
+    c.optim.flow.lr = 1e-4
+    c.train.steps = 1500
+  elif variant != 'scratch':
     raise ValueError(f"Unknown variant {variant!r} of "
                      f"configs/coopflow_checkerboard.py; expected '', "
-                     f"'pretrain' or 'pre'.")
+                     f"'scratch', 'pretrain' or 'pre'.")
   return c

@@ -40,18 +40,22 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
       flow='glow', flow_scales=3, flow_steps=8, flow_hidden=128,
       logit_alpha=0.05, dequant_bins=256,
       langevin_steps=30, step_size=0.03, noise_scale=0.0, clip_drift=0.1,
-      clip_x=(-1.0, 1.0), energy_l2=0.0))
+      clip_x=(-1.0, 1.0), energy_l2=0.0, dequant_revised=True))
 
   c.coopflow = ml_collections.ConfigDict(dict(pretrain_flow=False,
-                                              flow_init=''))
+                                              pretrain_steps=0, flow_init=''))
 
+  # ALGORITHMS.md gives the learning rates and the EBM's betas; the warm-up
+  # (200 updates, both networks) and the flow's gradient-norm clip (1.0) are
+  # those of the authors' main_cifar.py.
   c.optim = ml_collections.ConfigDict()
   c.optim.ebm = ml_collections.ConfigDict(dict(
-      lr=1e-4, b1=0.5, b2=0.5, weight_decay=0.0, warmup=0, warmup_offset=0,
+      lr=1e-4, b1=0.5, b2=0.5, weight_decay=0.0, warmup=200, warmup_offset=0,
       grad_clip=0.0))
   c.optim.flow = ml_collections.ConfigDict(dict(
-      lr=1e-4, b1=0.9, b2=0.999, weight_decay=0.0, warmup=0, warmup_offset=0,
-      grad_clip=0.0, freeze_steps=0))
+      lr=1e-4, b1=0.9, b2=0.999, weight_decay=0.0, warmup=200,
+      warmup_offset=0, grad_clip=1.0, freeze_steps=0, lr_after=0.0,
+      lr_after_step=0))
 
   c.train = ml_collections.ConfigDict(dict(
       steps=100000, log_every=100, ckpt_every=5000, sample_every=5000,

@@ -11,10 +11,16 @@ import numpy as np
 import pytest
 
 from coopjax import algorithms, models, train
+from coopjax.algorithms import coopflow as coopflow_algorithm
 
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..',
                        'configs')
-VARIANTS = {'cifar10': ('', 'large', 'drl'), 'digits': ('', 'cond', 'drl')}
+_COOPFLOW = ('', 'pretrain', 'pre')
+VARIANTS = {'cifar10': ('', 'large', 'drl'), 'digits': ('', 'cond', 'drl'),
+            'coopflow_cifar10': _COOPFLOW, 'coopflow_svhn': _COOPFLOW,
+            'coopflow_celeba': _COOPFLOW,
+            'coopflow_digits': _COOPFLOW + ('scratch',),
+            'coopflow_checkerboard': _COOPFLOW + ('scratch',)}
 
 
 def load(name: str, variant: str = ''):
@@ -90,6 +96,10 @@ def test_every_config_builds(name):
   for variant in VARIANTS.get(name, ('',)):
     c = load(name, variant)
     assert c.algorithm in algorithms.ALGORITHMS
+    if c.algorithm == 'coopflow':
+      # the model builds, and in-run pretraining leaves cooperative updates
+      coopflow_algorithm.build_model(c, _example_shape(c))
+      assert c.coopflow.pretrain_steps < c.train.steps
     if c.algorithm not in ('cdrl', 'drl'):
       continue  # the other algorithms' networks are tested with them
     ebm, init = models.build_ebm(c.model), models.build_initializer(c.model)

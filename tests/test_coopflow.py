@@ -216,7 +216,7 @@ def test_interpolation_ends_reproduce_the_two_images():
 
 
 def tiny_config(variant=''):
-  c = coopflow_checkerboard.get_config(variant)
+  c = coopflow_checkerboard.get_config(variant or 'scratch')
   c.data.update(batch_size=16, num_points=500)
   c.model.update(width=8, mults=(1,), temb_dim=4, flow_steps=2,
                  flow_hidden=8, langevin_steps=2)
