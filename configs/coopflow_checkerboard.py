@@ -22,7 +22,13 @@ CoopFlow(pre) in two runs::
         --config.coopflow.flow_init=runs/cf_cb_flow
 """
 
+import os
+import sys
+
 import ml_collections
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import coopflow_cifar10  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
@@ -51,17 +57,9 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
       langevin_steps=30, step_size=0.3, noise_scale=0.0, clip_drift=0.1,
       clip_x=(-8.5, 8.5), energy_l2=0.1))
 
-  c.coopflow = ml_collections.ConfigDict(dict(pretrain_flow=False,
-                                              pretrain_steps=0, flow_init=''))
-
-  c.optim = ml_collections.ConfigDict()
-  c.optim.ebm = ml_collections.ConfigDict(dict(
-      lr=1e-3, b1=0.5, b2=0.5, weight_decay=0.0, warmup=0, warmup_offset=0,
-      grad_clip=0.0))
-  c.optim.flow = ml_collections.ConfigDict(dict(
-      lr=1e-3, b1=0.9, b2=0.999, weight_decay=0.0, warmup=100,
-      warmup_offset=0, grad_clip=1.0, freeze_steps=0, lr_after=0.0,
-      lr_after_step=0))
+  c.coopflow = coopflow_cifar10.coopflow_section()
+  c.optim = coopflow_cifar10.optim_section(ebm_lr=1e-3, flow_lr=1e-3,
+                                           ebm_warmup=0, flow_warmup=100)
 
   c.train = ml_collections.ConfigDict(dict(
       steps=3000, log_every=100, ckpt_every=1000, sample_every=1000,

@@ -21,6 +21,29 @@ in ``--config.data.tfds_dir`` (see README, "Image data"); FID needs
 import ml_collections
 
 
+def coopflow_section() -> ml_collections.ConfigDict:
+  """``config.coopflow``: from scratch, no pretraining (shared by the
+  CoopFlow configs)."""
+  return ml_collections.ConfigDict(dict(pretrain_flow=False, pretrain_steps=0,
+                                        flow_init=''))
+
+
+def optim_section(ebm_lr: float, flow_lr: float, ebm_warmup: int,
+                  flow_warmup: int) -> ml_collections.ConfigDict:
+  """``config.optim`` for CoopFlow: Adam with betas (0.5, 0.5) for the EBM,
+  (0.9, 0.999) and gradient-norm clip 1.0 for the flow (shared by the
+  CoopFlow configs)."""
+  optim = ml_collections.ConfigDict()
+  optim.ebm = ml_collections.ConfigDict(dict(
+      lr=ebm_lr, b1=0.5, b2=0.5, weight_decay=0.0, warmup=ebm_warmup,
+      warmup_offset=0, grad_clip=0.0))
+  optim.flow = ml_collections.ConfigDict(dict(
+      lr=flow_lr, b1=0.9, b2=0.999, weight_decay=0.0, warmup=flow_warmup,
+      warmup_offset=0, grad_clip=1.0, freeze_steps=0, lr_after=0.0,
+      lr_after_step=0))
+  return optim
+
+
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
   """Returns the config; ``variant`` is '', 'pretrain' or 'pre'."""
   c = ml_collections.ConfigDict()
@@ -42,20 +65,12 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
       langevin_steps=30, step_size=0.03, noise_scale=0.0, clip_drift=0.1,
       clip_x=(-1.0, 1.0), energy_l2=0.0, dequant_revised=True))
 
-  c.coopflow = ml_collections.ConfigDict(dict(pretrain_flow=False,
-                                              pretrain_steps=0, flow_init=''))
-
+  c.coopflow = coopflow_section()
   # ALGORITHMS.md gives the learning rates and the EBM's betas; the warm-up
   # (200 updates, both networks) and the flow's gradient-norm clip (1.0) are
   # those of the authors' main_cifar.py.
-  c.optim = ml_collections.ConfigDict()
-  c.optim.ebm = ml_collections.ConfigDict(dict(
-      lr=1e-4, b1=0.5, b2=0.5, weight_decay=0.0, warmup=200, warmup_offset=0,
-      grad_clip=0.0))
-  c.optim.flow = ml_collections.ConfigDict(dict(
-      lr=1e-4, b1=0.9, b2=0.999, weight_decay=0.0, warmup=200,
-      warmup_offset=0, grad_clip=1.0, freeze_steps=0, lr_after=0.0,
-      lr_after_step=0))
+  c.optim = optim_section(ebm_lr=1e-4, flow_lr=1e-4, ebm_warmup=200,
+                          flow_warmup=200)
 
   c.train = ml_collections.ConfigDict(dict(
       steps=100000, log_every=100, ckpt_every=5000, sample_every=5000,
