@@ -8,8 +8,8 @@ One iteration, for data ``x`` and per-example keys::
     EBM:  minimise  mean f_theta(sg(x_K)) - mean f_theta(x)
     flow: minimise -mean log p_flow(deq(sg(x_K)))
 
-where ``deq`` adds one quantisation bin of uniform noise for discrete data
-(:func:`dequantize`; the identity for continuous data).
+where ``deq`` re-bins discrete data's revised samples, each uniform within
+its quantisation bin (:func:`dequantize`; the identity for continuous data).
 
 The reference chain has no noise, the drift ``(s^2 / 2) grad f`` clipped to
 +-0.1 per coordinate and ``x`` clipped to [-1, 1]; every option is a field of
@@ -228,7 +228,8 @@ def _cooperative_grads(model, params, x, k_z, k_chain, k_deq):
 
 def loss_and_grads(model: CoopFlowModel, params: Dict[str, Params],
                    stats: Dict[str, Any], batch: Dict[str, jax.Array],
-                   keys: jax.Array, pretrain_flow: Union[bool, jax.Array] = False):
+                   keys: jax.Array,
+                   pretrain_flow: Union[bool, jax.Array] = False):
   """One device's CoopFlow gradients for ``batch['x']`` and per-example ``keys``.
 
   Args:
