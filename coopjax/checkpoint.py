@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import jax
 import orbax.checkpoint as ocp
@@ -179,3 +179,25 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
+
+
+def read_latest(workdir: str) -> Tuple[Optional[int], Any]:
+  """The latest finished checkpoint of another run's ``workdir``, read-only.
+
+  Unlike :class:`Checkpointer`, nothing in that workdir is created or moved:
+  orbax skips half-written saves, and the tree comes back as stored (nested
+  dicts of arrays), with no target to check it against.
+
+  Returns:
+    ``(step, tree)``, or ``(None, None)`` if ``workdir/checkpoints`` holds no
+    finished checkpoint.
+  """
+  directory = os.path.abspath(os.path.join(workdir, 'checkpoints'))
+  if not os.path.isdir(directory):
+    return None, None
+  manager = ocp.CheckpointManager(
+      directory, options=ocp.CheckpointManagerOptions(create=False,
+                                                      read_only=True),
+      item_handlers=ocp.StandardCheckpointHandler())
+  step = manager.latest_step()
+  return (None, None) if step is None else (step, manager.restore(step))

@@ -28,9 +28,8 @@ from typing import Any, Dict, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 
-from coopjax import coopflow, flows, metrics, plotting
+from coopjax import checkpoint, coopflow, flows, metrics, plotting
 from coopjax import train_state as ts
 from coopjax.algorithms import reports
 from coopjax.models import build_ebm
@@ -81,16 +80,12 @@ def load_flow_params(workdir: str) -> Any:
   Raises:
     FileNotFoundError: no checkpoint there.
   """
-  directory = os.path.abspath(os.path.join(workdir, 'checkpoints'))
-  steps = sorted(int(s) for s in os.listdir(directory)) if os.path.isdir(
-      directory) else []
-  if not steps:
+  step, tree = checkpoint.read_latest(workdir)
+  if step is None:
     raise FileNotFoundError(
-        f'config.coopflow.flow_init={workdir!r} holds no checkpoint in '
-        f'{directory}; pretrain the flow there first (the config\'s '
-        f':pretrain variant).')
-  tree = ocp.StandardCheckpointer().restore(
-      os.path.join(directory, str(steps[-1]), 'default'))
+        f'config.coopflow.flow_init={workdir!r} holds no finished checkpoint '
+        f'in {os.path.join(workdir, "checkpoints")}; pretrain the flow there '
+        f'first (the config\'s :pretrain variant).')
   return tree['params']['flow']
 
 
