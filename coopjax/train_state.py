@@ -119,8 +119,6 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
     return jnp.minimum(1.0, (step + offset) / warmup)
 
   def schedule(step):
-    if not freeze:
-      return base(step) * warm(step)
     return jnp.where(step < freeze, 0.0, base(step) * warm(step - freeze))
 
   if cfg.get('weight_decay', 0.0):
