@@ -83,9 +83,7 @@ class Stepper:
   def __init__(self, config, algo, mesh, state, host_batch):
     self.state = state
     self.batch = parallel.put_batch(host_batch, mesh)
-    self._step = parallel.make_train_step(
-        algo.grads_fn, algo.optimizers, config.train.ema, mesh,
-        pass_step=getattr(algo, 'grads_fn_takes_step', False))
+    self._step = algorithms.make_train_step(algo, config.train.ema, mesh)
     self._key = jax.random.key(0)
 
   def __call__(self):

@@ -129,9 +129,7 @@ def train_and_evaluate(config, workdir: str,
       f'shape {dataset.example_shape}), '
       f'{mesh.devices.size} device(s), '
       f'params: {models.describe(state.params)}')
-  step_fn = parallel.make_train_step(
-      algo.grads_fn, algo.optimizers, config.train.ema, mesh,
-      pass_step=getattr(algo, 'grads_fn_takes_step', False))
+  step_fn = algorithms.make_train_step(algo, config.train.ema, mesh)
   key = jax.random.key(config.seed)
   writer = MetricWriter(workdir)
   total, cfg = config.train.steps, config.train

@@ -16,10 +16,25 @@ An algorithm object is built from ``(config, dataset)`` and offers:
 - ``tasks``: ``{mode: fn(state, dataset, prefix) -> {figure: value}}``, the
   algorithm's extra CLI modes.
 
-:mod:`coopjax.train` drives any of them.
+:func:`make_train_step` builds an algorithm's train step; :mod:`coopjax.train`
+drives any of them.
 """
 
+from coopjax import parallel
+
 ALGORITHMS = ('cdrl', 'drl', 'coopflow', 'latent_flow')
+
+
+def make_train_step(algo, ema_decay: float, mesh):
+  """``algo``'s jitted, data-parallel train step.
+
+  :func:`coopjax.parallel.make_train_step` on ``algo.grads_fn`` and
+  ``algo.optimizers``, passing the update number when the algorithm sets
+  ``grads_fn_takes_step``.
+  """
+  return parallel.make_train_step(
+      algo.grads_fn, algo.optimizers, ema_decay, mesh,
+      pass_step=getattr(algo, 'grads_fn_takes_step', False))
 
 
 def build(config, dataset):
