@@ -25,3 +25,12 @@ def split_each(keys: jax.Array, num: int) -> Tuple[jax.Array, ...]:
 def per_example_normal(keys: jax.Array, shape, dtype=jnp.float32):
   """One standard normal draw of ``shape`` per key: ``[B, *shape]``."""
   return jax.vmap(lambda k: jax.random.normal(k, shape, dtype))(keys)
+
+
+def task_key(seed: int, step: int, salt: int) -> jax.Array:
+  """The key of a post-training task: ``fold_in(key(seed + salt), step)``.
+
+  The same run, checkpoint and task (``salt`` tells tasks apart) always draws
+  the same numbers; a later checkpoint draws new ones.
+  """
+  return jax.random.fold_in(jax.random.key(seed + salt), int(step))

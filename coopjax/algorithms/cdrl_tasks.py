@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from coopjax import cdrl, conditioning, data, masks, metrics, plotting
+from coopjax import cdrl, conditioning, data, masks, metrics, plotting, rng
 from coopjax.algorithms import reports
 
 Task = Callable[..., Dict[str, float]]
@@ -51,8 +51,7 @@ def _sample_fn(algo, num: int, n_steps=None, with_cond=False,
 
 
 def _key(algo, state, salt: int) -> jax.Array:
-  return jax.random.fold_in(jax.random.key(algo.config.seed + salt),
-                            int(state.step))
+  return rng.task_key(algo.config.seed, state.step, salt)
 
 
 def _need_classes(algo, what: str) -> None:

@@ -23,16 +23,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from coopjax import coopflow, masks, plotting
+from coopjax import coopflow, masks, plotting, rng
 from coopjax.algorithms import reports
 
 Task = Callable[..., Dict[str, float]]
 
 
 def _keys(algo, state, salt: int):
-  base = jax.random.fold_in(jax.random.key(algo.config.seed + salt),
-                            int(state.step))
-  return jax.random.split(base)
+  return jax.random.split(rng.task_key(algo.config.seed, state.step, salt))
 
 
 @functools.lru_cache(maxsize=8)

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from coopjax import data, latent_flow, masks, metrics, plotting
+from coopjax import data, latent_flow, masks, metrics, plotting, rng
 from coopjax.algorithms import reports
 from coopjax.data.images import to_float
 from coopjax.rng import example_keys
@@ -46,8 +46,7 @@ def _jitted(algo, name: str, fn: Callable) -> Callable:
 
 
 def _key(algo, state, salt: int) -> jax.Array:
-  return jax.random.fold_in(jax.random.key(algo.config.seed + salt),
-                            int(state.step))
+  return rng.task_key(algo.config.seed, state.step, salt)
 
 
 def _in_chunks(fn: Callable, key: jax.Array, chunk: int, *arrays):
