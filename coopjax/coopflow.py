@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from coopjax import rng
+from coopjax import masks, rng
 from coopjax.flows import uniform_dequantize
 from coopjax.langevin import LangevinInfo, langevin
 
@@ -304,16 +304,6 @@ def generate(model: CoopFlowModel, params: Dict[str, Params], z: jax.Array,
   return x_k
 
 
-def masked_mse(x: jax.Array, target: jax.Array,
-               mask: Optional[jax.Array] = None) -> jax.Array:
-  """Mean squared error over the coordinates where ``mask`` holds (all if None)."""
-  sq = (x - target) ** 2
-  if mask is None:
-    return jnp.mean(sq)
-  w = jnp.broadcast_to(mask, sq.shape).astype(sq.dtype)
-  return jnp.sum(sq * w) / jnp.maximum(jnp.sum(w), 1.0)
-
-
 def reconstruct(model: CoopFlowModel, params: Dict[str, Params],
                 target: jax.Array, z_init: jax.Array, key: jax.Array, *,
                 num_iters: int, lr: float,
@@ -344,7 +334,8 @@ def reconstruct(model: CoopFlowModel, params: Dict[str, Params],
     raise ValueError(f'num_iters must be >= 0, got {num_iters}.')
 
   def loss_fn(z):
-    return masked_mse(generate(model, params, z, key, n_steps), target, mask)
+    return masks.masked_mse(generate(model, params, z, key, n_steps), target,
+                            mask)
 
   opt = optax.adam(lr)
 
@@ -357,7 +348,7 @@ def reconstruct(model: CoopFlowModel, params: Dict[str, Params],
   (z, _), losses = jax.lax.scan(step, (z_init, opt.init(z_init)), None,
                                 length=num_iters)
   x = generate(model, params, z, key, n_steps)
-  final = masked_mse(x, target, mask)
+  final = masks.masked_mse(x, target, mask)
   return z, x, jnp.concatenate([losses, final[None]])
 
 

@@ -6,13 +6,16 @@
 - ``half``: the bottom half is unknown.
 
 Masks are numpy booleans of the images' full shape ``[N, H, W, C]`` (the same
-for every channel), deterministic given ``seed``.
+for every channel), deterministic given ``seed``. :func:`masked_mse` scores a
+fill on the pixels a mask selects (pass ``~mask`` for the hidden ones).
 """
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 KINDS = ('square', 'free', 'half')
@@ -56,3 +59,14 @@ def make(kind: str, shape: Tuple[int, ...], seed: int = 0) -> np.ndarray:
   else:
     raise ValueError(f'Unknown mask {kind!r}; known: {", ".join(KINDS)}.')
   return np.repeat(known[..., None], c, axis=-1)
+
+
+def masked_mse(x: jax.Array, target: jax.Array,
+               mask: Optional[jax.Array] = None) -> jax.Array:
+  """Mean squared error over the coordinates where ``mask`` holds (all if
+  None); 0 if it holds nowhere. Differentiable in ``x``."""
+  sq = (x - target) ** 2
+  if mask is None:
+    return jnp.mean(sq)
+  w = jnp.broadcast_to(mask, sq.shape).astype(sq.dtype)
+  return jnp.sum(sq * w) / jnp.maximum(jnp.sum(w), 1.0)

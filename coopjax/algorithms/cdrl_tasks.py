@@ -108,8 +108,7 @@ def inpaint(algo, state, dataset, prefix: str) -> Dict[str, float]:
   mask = masks.make(cfg.mask, obs.shape, algo.config.seed)
   x = np.asarray(_sample_fn(algo, len(obs), with_inpaint=True)(
       state, _key(algo, state, 3), None, (jnp.asarray(mask), obs)))
-  hidden = ~mask
-  mse = float(np.sum((x - obs) ** 2 * hidden) / max(hidden.sum(), 1))
+  mse = float(masks.masked_mse(x, obs, ~mask))
   shown = np.where(mask, obs, -1.0)
   np.savez(prefix + '.npz', x=x, observed=obs, mask=mask)
   rows = np.stack([shown, x, obs], axis=1).reshape((-1,) + obs.shape[1:])

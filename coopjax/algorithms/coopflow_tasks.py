@@ -85,10 +85,9 @@ def inpaint(algo, state, dataset, prefix: str) -> Dict[str, float]:
   fitted, losses = _fit(algo, state, obs, salt=12, mask=mask)
   x = np.where(mask, obs, fitted)
   start = np.where(mask, obs, _start(algo, state, len(obs), salt=12))
-  hidden = ~mask
 
   def hidden_mse(a):
-    return float(np.sum((a - obs) ** 2 * hidden) / max(hidden.sum(), 1))
+    return float(masks.masked_mse(a, obs, ~mask))
 
   np.savez(prefix + '.npz', x=x, observed=obs, mask=mask, losses=losses)
   shown = np.where(mask, obs, -1.0)

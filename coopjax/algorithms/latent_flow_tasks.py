@@ -140,11 +140,9 @@ def anomaly(algo, state, dataset, prefix: str) -> Dict[str, float]:
 
 
 def _fill_figures(x_true, filled, mask, mean_fill) -> Dict[str, float]:
-  hidden = ~mask
-  n = max(int(hidden.sum()), 1)
   baseline = np.where(mask, x_true, mean_fill[None])
-  return {'masked_pixel_mse': float(np.sum((filled - x_true) ** 2 * hidden) / n),
-          'mean_fill_mse': float(np.sum((baseline - x_true) ** 2 * hidden) / n),
+  return {'masked_pixel_mse': float(masks.masked_mse(filled, x_true, ~mask)),
+          'mean_fill_mse': float(masks.masked_mse(baseline, x_true, ~mask)),
           'known_pixels_changed': float(np.sum((filled != x_true) & mask))}
 
 
