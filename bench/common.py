@@ -10,8 +10,9 @@ from typing import Callable, List, Tuple
 
 import jax
 
-from coopjax import algorithms, data, parallel
-from coopjax import train_state as ts
+from coopjax import data, registry
+from coopjax.trainer import parallel
+from coopjax.trainer import state as ts
 
 
 def load_config(spec: str):
@@ -64,7 +65,7 @@ def dataset_for(config, num: int, prefer_random: bool = False):
 
 def fresh_state(config, dataset, mesh=None, init_examples: int = 2):
   """``(algorithm, mesh, replicated state)`` with freshly initialised nets."""
-  algo = algorithms.build(config, dataset)
+  algo = registry.build(config, dataset)
   mesh = mesh if mesh is not None else parallel.make_mesh()
   params, stats = jax.jit(algo.init_variables)(
       jax.random.key(0), dataset.batch(0, init_examples, 0))
@@ -83,7 +84,8 @@ class Stepper:
   def __init__(self, config, algo, mesh, state, host_batch):
     self.state = state
     self.batch = parallel.put_batch(host_batch, mesh)
-    self._step = algorithms.make_train_step(algo, config.train.ema, mesh)
+    self._step = parallel.make_train_step(algo.grads_fn, algo.optimizers,
+                                          config.train.ema, mesh)
     self._key = jax.random.key(0)
 
   def __call__(self):

@@ -37,7 +37,7 @@ def main():
   model, params = algo.model, one_step.state.params
   keys = rng.example_keys(key, 0, batch)
   x_obs, mask = latent_flow.observed(x['x'])
-  infer = jax.jit(lambda p, x: latent_flow.infer(model, p, x, keys, mask)[0])
+  infer = jax.jit(lambda p, x: latent_flow.refine(model, p, x, keys, mask)[0])
   infer_s = timed(lambda: infer(params, x_obs), args.steps)
   recon_steps = int(config.task.recon_steps)
   recon = jax.jit(lambda p, x: latent_flow.reconstruct(model, p, x, keys,

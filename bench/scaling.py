@@ -25,7 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def measure(n_devices: int, batch: int, steps: int, config_spec: str) -> dict:
   """Runs in the child process: steps/s of the train step on ``n_devices``."""
   import jax  # pylint: disable=g-import-not-at-top
-  from coopjax import data, parallel  # pylint: disable=g-import-not-at-top
+  from coopjax import data  # pylint: disable=g-import-not-at-top
+  from coopjax.trainer import parallel  # pylint: disable=g-import-not-at-top
   sys.path.insert(0, HERE)
   from common import Stepper, fresh_state, load_config, timed  # pylint: disable=g-import-not-at-top
 

@@ -6,7 +6,7 @@ the quality metrics), and the algorithm's own tasks on the latest checkpoint
 (CDRL: ``guided``, ``compose``, ``inpaint``, ``ood``, ``fewer_steps``;
 CoopFlow: ``reconstruct``, ``interpolate``, ``inpaint``; latent flow prior:
 ``generate``, ``reconstruct``, ``anomaly``, ``inpaint``, ``recover``; see
-``coopjax.algorithms``). Any config field can be overridden, e.g.
+``coopjax.registry``). Any config field can be overridden, e.g.
 ``--config.train.steps=100``; an unknown field or a value of the wrong type is
 refused with its name.
 
@@ -52,10 +52,10 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  from coopjax import distributed  # pylint: disable=g-import-not-at-top
+  from coopjax.trainer import distributed  # pylint: disable=g-import-not-at-top
   distributed.initialize(_DISTRIBUTED.value, _COORDINATOR.value,
                          _NUM_PROCESSES.value, _PROCESS_ID.value)
-  from coopjax import preemption, train  # pylint: disable=g-import-not-at-top
+  from coopjax.trainer import loop as train, preemption  # pylint: disable=g-import-not-at-top
   config, workdir = _CONFIG.value, _WORKDIR.value
   if _MODE.value == 'train':
     state = train.train_and_evaluate(config, workdir, _ALLOW_CHANGE.value)

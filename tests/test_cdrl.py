@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from coopjax import cdrl, rng, schedules
+from coopjax import cdrl, rng
+from coopjax.cdrl import schedules
 from coopjax.models.mlp import MLPEnergy, MLPInitializer
 
 
@@ -39,7 +40,7 @@ def quadratic_model(t, n_steps, **kw):
   # precision (3 + tie) / beta_t, and the chain's mean relaxes at rate
   # s_t^2 * precision / 2 >= 3e-3 per step.
   levels = toy_levels()
-  a = float(3 * levels.step_sq[t] / levels.beta[t])
+  a = float(3 * levels.step_size_sq[t] / levels.beta[t])
   return cdrl.CDRLModel(QuadraticEnergy(a=a), None, levels, n_steps, **kw), a
 
 
@@ -52,8 +53,8 @@ def test_refine_samples_the_conditional_gaussian(t):
   keys = rng.example_keys(jax.random.key(1), 0, n)
   y, info = cdrl.refine(model, ev, x_t, x_t, jnp.full((n,), t), keys)
   lv = model.levels
-  precision = a / lv.step_sq[t] + lv.tie[t] / lv.beta[t]
-  mean = (-a / lv.step_sq[t] + lv.tie[t] / lv.beta[t]) / precision
+  precision = a / lv.step_size_sq[t] + lv.tie_mask[t] / lv.beta[t]
+  mean = (-a / lv.step_size_sq[t] + lv.tie_mask[t] / lv.beta[t]) / precision
   y = np.asarray(y)
   # ULA's variance bias here is s^2 precision / 4 <= 0.2%; 3000 steps are
   # >= 9 relaxation times of the mean; with 8000 draws the SE of the variance
@@ -72,8 +73,8 @@ def test_fewer_steps_scale_the_step_size():
   y1, _ = cdrl.refine(model, ev, y0, x_t, jnp.full((3,), 2), keys, n_steps=1,
                       noise_scale=0.0)
   lv = model.levels
-  s2 = lv.step_sq[2] * 4  # sqrt(K / K') = 2 on the step size
-  grad = -a * (2.0 + 1.0) / lv.step_sq[2] - (2.0 - 0.0) / lv.beta[2]
+  s2 = lv.step_size_sq[2] * 4  # sqrt(K / K') = 2 on the step size
+  grad = -a * (2.0 + 1.0) / lv.step_size_sq[2] - (2.0 - 0.0) / lv.beta[2]
   np.testing.assert_allclose(y1, 2.0 + 0.5 * s2 * grad, rtol=1e-4)
 
 
@@ -87,7 +88,7 @@ def test_training_pairs_share_noise_and_scale():
   assert t.min() >= 1 and t.max() <= 6 and len(np.unique(t)) == 6
   abar = levels.abar
   eps_t = (x_t - np.sqrt(abar[t])[:, None] * x) / np.sqrt(1 - abar[t])[:, None]
-  x_prev = y_data / levels.scale[t][:, None]
+  x_prev = y_data / levels.y_scale[t][:, None]
   eps_p = (x_prev - np.sqrt(abar[t - 1])[:, None] * x) / np.sqrt(
       1 - abar[t - 1])[:, None]
   np.testing.assert_allclose(eps_t, eps_p, atol=2e-3)
@@ -189,7 +190,7 @@ def test_tweedie_step_matches_closed_form():
   ev = model.ebm.init(jax.random.key(0), jnp.zeros((1, 2)), jnp.zeros(1))
   x = jnp.array([[0.5, -0.2]])
   lv = model.levels
-  sc = lv.scale[1]
-  score = -a * sc * (sc * x + 1.0) / (0.5 * lv.step_sq[1])
+  sc = lv.y_scale[1]
+  score = -a * sc * (sc * x + 1.0) / (0.5 * lv.step_size_sq[1])
   want = (x + (1 - lv.abar[0]) * score) / np.sqrt(lv.abar[0])
-  np.testing.assert_allclose(cdrl.tweedie(model, ev, x), want, rtol=1e-5)
+  np.testing.assert_allclose(cdrl.tweedie_denoise(model, ev, x), want, rtol=1e-5)

@@ -7,7 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from coopjax import cdrl, conditioning, masks, metrics, rng, schedules
+from coopjax import cdrl, metrics, rng
+from coopjax.cdrl import conditioning, schedules
+from coopjax.data import masks
 
 DIM = 8  # 2 x 2 x 2 "images"
 SHAPE = (2, 2, 2)
@@ -94,11 +96,11 @@ def test_guided_density_is_the_closed_form_quadratic():
   got = cdrl.log_density(model, ev, x, t, conditioning.guided(labels, w))
   m = (1 + w) * centres[2] - w * centres[0]
   lv = model.levels
-  y = lv.scale[t] * np.asarray(x).reshape(2, -1)
+  y = lv.y_scale[t] * np.asarray(x).reshape(2, -1)
   quadratic = -0.5 * 2e-3 * np.sum((y - m) ** 2, -1)
   direct = -0.5 * 2e-3 * ((1 + w) * np.sum((y - centres[2]) ** 2, -1) -
                           w * np.sum((y - centres[0]) ** 2, -1))
-  np.testing.assert_allclose(np.asarray(got), direct / lv.step_sq[t],
+  np.testing.assert_allclose(np.asarray(got), direct / lv.step_size_sq[t],
                              rtol=1e-5)
   # and the quadratic in y has its centre at m (differences agree)
   np.testing.assert_allclose(np.diff(direct), np.diff(quadratic), rtol=1e-4)

@@ -10,8 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from coopjax import algorithms, models, train
-from coopjax.algorithms import coopflow as coopflow_algorithm
+from coopjax import models, registry
+from coopjax.trainer import loop as train
+from coopjax.coopflow import algorithm as coopflow_algorithm
 
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..',
                        'configs')
@@ -95,7 +96,7 @@ def _example_shape(c):
 def test_every_config_builds(name):
   for variant in VARIANTS.get(name, ('',)):
     c = load(name, variant)
-    assert c.algorithm in algorithms.ALGORITHMS
+    assert c.algorithm in registry.ALGORITHMS
     if c.algorithm == 'coopflow':
       # the model builds, and in-run pretraining leaves cooperative updates
       coopflow_algorithm.build_model(c, _example_shape(c))

@@ -13,8 +13,9 @@ import numpy as np
 import optax
 import pytest
 
-from coopjax import algorithms, coopflow, data, flows, rng, train
-from coopjax import train_state as ts
+from coopjax import coopflow, data, flows, registry, rng
+from coopjax.trainer import loop as train
+from coopjax.trainer import state as ts
 from coopjax.models.convnet import ConvEnergy
 from coopjax.models.mlp import MLPEnergy
 
@@ -54,7 +55,7 @@ def test_revision_is_the_clipped_drift_ascent():
                       clip_x=(-1.0, 1.0))
   x0 = jax.random.uniform(jax.random.key(1), (64, 2), minval=-1.5, maxval=1.5)
   params = init(model, x0)
-  x_k, _ = coopflow.revise(model, params['ebm'], x0, jax.random.key(2))
+  x_k, _ = coopflow.refine(model, params['ebm'], x0, jax.random.key(2))
   grad = jax.grad(lambda x: coopflow.energy(model, params['ebm'], x).sum())
   x, clipped = jnp.clip(x0, -10, 10), []
   for _ in range(4):
@@ -76,7 +77,7 @@ def test_gradients_are_those_of_the_two_losses_on_the_revised_samples():
                                               keys)
   k_z, k_chain, _ = rng.split_each(keys, 3)
   z = rng.per_example_normal(k_z, (2,))
-  x_k, _ = coopflow.revise(model, params['ebm'],
+  x_k, _ = coopflow.refine(model, params['ebm'],
                            coopflow.propose(model, params['flow'], z), k_chain)
   g_flow = jax.grad(lambda p: -jnp.mean(
       coopflow.flow_log_prob(model, p, x_k)))(params['flow'])
@@ -107,7 +108,7 @@ def test_flow_learns_from_dequantised_revised_samples_for_discrete_data():
                                               keys)
   k_z, k_chain, k_deq = rng.split_each(keys, 3)
   z = rng.per_example_normal(k_z, (model.latent_dim,))
-  x_k, _ = coopflow.revise(model, params['ebm'],
+  x_k, _ = coopflow.refine(model, params['ebm'],
                            coopflow.propose(model, params['flow'], z), k_chain)
   noisy = jax.vmap(lambda k, a: flows.uniform_dequantize(k, a, 17, snap=False))(
       k_deq, x_k)
@@ -293,7 +294,7 @@ def test_inpaint_task_keeps_known_pixels_and_writes_its_files(tmp_path):
                  flow_hidden=4, langevin_steps=2)
   c.task.update(num=6, recon_iters=3, mask='square')
   dataset = data.images.random_images((4, 4, 1), 40)
-  algo = algorithms.build(c, dataset)
+  algo = registry.build(c, dataset)
   params, stats = algo.init_variables(jax.random.key(0), dataset.batch(0, 8, 0))
   state = ts.create(params, stats, algo.optimizers)
   prefix = str(tmp_path / 'inpaint')

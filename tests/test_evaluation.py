@@ -11,7 +11,7 @@ import pytest
 import scipy.linalg
 
 from coopjax import metrics
-from coopjax.algorithms import reports
+from coopjax.trainer import reports
 from coopjax.data import images as image_data
 from coopjax.metrics import digits_classifier as dc
 from coopjax.metrics import fid, frechet, inception
@@ -231,7 +231,7 @@ def test_importing_metrics_does_not_import_tensorflow(tmp_path):
   for name in ('tensorflow', 'tensorflow_datasets'):
     (tmp_path / name).mkdir()
     (tmp_path / name / '__init__.py').write_text('')
-  code = ('import sys, coopjax.metrics, coopjax.algorithms.reports; '
+  code = ('import sys, coopjax.metrics, coopjax.trainer.reports; '
           'bad = [m for m in sys.modules if m.split(".")[0] in '
           '("tensorflow", "tensorflow_datasets")]; assert not bad, bad')
   subprocess.run([sys.executable, '-c', code], check=True, timeout=120,

@@ -15,9 +15,11 @@ import jax
 import numpy as np
 import pytest
 
-from coopjax import data, train
-from coopjax import workdir as wd
-from coopjax.preemption import EXIT_PREEMPTED
+from coopjax import data
+from coopjax.trainer import loop as train
+from coopjax.trainer import nonfinite
+from coopjax.trainer import workdir as wd
+from coopjax.trainer.preemption import EXIT_PREEMPTED
 from test_train import params_of, tiny_config
 import trainer_procs as tp
 
@@ -132,7 +134,7 @@ def test_nan_stops_at_its_step_keeping_the_last_good_checkpoint(
     tmp_path, monkeypatch):
   _poison(monkeypatch, bad_step=3)
   workdir = str(tmp_path / 'run')
-  with pytest.raises(train.NonFiniteError, match='at step 4;'):
+  with pytest.raises(nonfinite.NonFiniteError, match='at step 4;'):
     train.train_and_evaluate(tiny_config(steps=6, ckpt_every=1), workdir)
   assert tp.checkpoint_steps(workdir) == [1, 2, 3]
 

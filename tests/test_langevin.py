@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from coopjax.langevin import langevin
+from coopjax.samplers.langevin import langevin
 
 
 def gaussian_log_prob(x, mean, var):
@@ -127,7 +127,7 @@ def test_importing_the_sampler_does_not_import_tensorflow(tmp_path):
   for name in ('tensorflow', 'tensorflow_datasets'):
     (tmp_path / name).mkdir()
     (tmp_path / name / '__init__.py').write_text('')
-  code = ('import sys, coopjax.langevin, coopjax.cdrl, coopjax.train; '
+  code = ('import sys, coopjax.langevin, coopjax.cdrl, coopjax.trainer.loop; '
           'bad = [m for m in sys.modules if m.split(".")[0] in '
           '("tensorflow", "tensorflow_datasets")]; '
           'assert not bad, bad')

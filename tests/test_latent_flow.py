@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from coopjax import latent_flow as lf
-from coopjax import metrics, train
-from coopjax.algorithms.latent_flow import LatentFlowAlgorithm
+from coopjax import metrics
+from coopjax.trainer import loop as train
+from coopjax.latent_flow.algorithm import LatentFlowAlgorithm
 from coopjax.data import images
 from coopjax.flows import DenseFlow
 from coopjax.models.generator import Generator
@@ -85,7 +86,7 @@ def test_masked_likelihood_ignores_masked_pixels_exactly():
   grads, _, m = step({'x': jnp.where(mask, x, jnp.nan)})
   assert all(np.all(np.isfinite(v))
              for v in jax.tree_util.tree_leaves((grads, m)))
-  z_k = lf.infer(model, params, jnp.where(mask, x, 0.0), keys, mask)[0]
+  z_k = lf.refine(model, params, jnp.where(mask, x, 0.0), keys, mask)[0]
   direct = jax.grad(lambda p: lf.generator_loss(model, p, z_k, x, mask))(
       params['gen'])
   np.testing.assert_allclose(grads['gen']['Dense_0']['kernel'],
@@ -101,7 +102,7 @@ def test_short_run_langevin_matches_analytic_gaussian_posterior():
   n = 4000
   keys = jax.random.split(jax.random.key(2), n)
   xb = jnp.broadcast_to(jnp.asarray(x).reshape(SHAPE), (n,) + SHAPE)
-  z, _ = jax.jit(lambda k: lf.infer(model, params, xb, k))(keys)
+  z, _ = jax.jit(lambda k: lf.refine(model, params, xb, k))(keys)
   mean, cov = gaussian_posterior(w, x, 0.5)
   np.testing.assert_allclose(np.mean(z, 0), mean, atol=0.03)
   np.testing.assert_allclose(np.cov(np.asarray(z).T), cov, atol=0.02,
@@ -165,7 +166,8 @@ def test_gaussian_prior_ablation_has_no_prior_params_or_loss():
   params, stats = jax.jit(algo.init_variables)(jax.random.key(0), batch)
   assert set(params) == set(algo.optimizers) == {'gen'}
   grads, _, m = jax.jit(algo.grads_fn)(params, stats, batch,
-                                       jax.random.split(jax.random.key(1), 8))
+                                       jax.random.split(jax.random.key(1), 8),
+                                       jnp.int32(0))
   assert set(grads) == {'gen'} and 'prior_loss' not in m
   z = jnp.ones((3, 4))
   np.testing.assert_allclose(lf.prior_log_prob(algo.model, {}, z),

@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import pytest
 
-from coopjax import distributed
+from coopjax.trainer import distributed
 
 import trainer_procs as tp
 

@@ -6,8 +6,10 @@ import numpy as np
 import optax
 import pytest
 
-from coopjax import cdrl, parallel, schedules
-from coopjax import train_state as ts
+from coopjax import cdrl
+from coopjax.cdrl import schedules
+from coopjax.trainer import parallel
+from coopjax.trainer import state as ts
 from coopjax.models.mlp import MLPEnergy, MLPInitializer
 
 
@@ -24,7 +26,7 @@ def tiny_setup():
   iv = model.initializer.init(jax.random.key(1), x, ls)
   state = ts.create({'ebm': ev['params'], 'init': iv['params']},
                     {'ebm': ev['batch_stats']}, optimizers)
-  grads_fn = lambda p, s, xb, k: cdrl.loss_and_grads(model, p, s, xb, k)
+  grads_fn = lambda p, s, xb, k, step: cdrl.loss_and_grads(model, p, s, xb, k)
   return state, grads_fn, optimizers
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from coopjax import schedules
+from coopjax.cdrl import schedules
 
 
 def test_cosine_table_values():
@@ -25,26 +25,26 @@ def test_per_level_quantities_match_definitions():
     np.testing.assert_allclose(
         lv.beta_tilde[t], (1 - abar[t - 1]) / (1 - abar[t]) * beta, rtol=1e-5)
     c = np.sqrt(1 - abar[t - 1]) / np.sqrt(1 - 1 / (1 + np.exp(-9.8)))
-    np.testing.assert_allclose(lv.c[t], c, rtol=1e-4)
-    np.testing.assert_allclose(lv.step_sq[t], 4e-4 * c * beta, rtol=1e-4)
+    np.testing.assert_allclose(lv.step_mult[t], c, rtol=1e-4)
+    np.testing.assert_allclose(lv.step_size_sq[t], 4e-4 * c * beta, rtol=1e-4)
     np.testing.assert_allclose(lv.loss_weight[t],
                                np.sqrt(lv.beta[1] / beta), rtol=1e-5)
   # Top level: a marginal EBM on x_{T-1} (scale 1, no tie term).
-  assert lv.scale[6] == 1.0 and lv.tie[6] == 0.0
-  np.testing.assert_allclose(lv.scale[1:6], np.sqrt(lv.alpha_sq[1:6]))
-  assert np.all(lv.tie[1:6] == 1.0)
-  np.testing.assert_allclose(lv.init_std[3],
+  assert lv.y_scale[6] == 1.0 and lv.tie_mask[6] == 0.0
+  np.testing.assert_allclose(lv.y_scale[1:6], np.sqrt(lv.alpha_sq[1:6]))
+  assert np.all(lv.tie_mask[1:6] == 1.0)
+  np.testing.assert_allclose(lv.proposal_std[3],
                              np.sqrt(lv.beta_tilde[3] * lv.alpha_sq[3]),
                              rtol=1e-5)
-  assert lv.c[1] == pytest.approx(1.0, rel=1e-4)
+  assert lv.step_mult[1] == pytest.approx(1.0, rel=1e-4)
 
 
 def test_toy_ct_modes():
   abar = schedules.cosine_abar()
   ref = schedules.make_levels(abar, 2e-3, 'inv_sigma0')
-  np.testing.assert_allclose(ref.c[1:], 1 / np.sqrt(1 - abar[0]), rtol=1e-4)
+  np.testing.assert_allclose(ref.step_mult[1:], 1 / np.sqrt(1 - abar[0]), rtol=1e-4)
   one = schedules.make_levels(abar, 2e-3, 'one')
-  np.testing.assert_allclose(one.step_sq[1:], 2e-3 * one.beta[1:], rtol=1e-5)
+  np.testing.assert_allclose(one.step_size_sq[1:], 2e-3 * one.beta[1:], rtol=1e-5)
 
 
 def test_drl_linear_schedule():

@@ -9,8 +9,9 @@ import jax
 import numpy as np
 import pytest
 
-from coopjax import train
-from coopjax.checkpoint import CheckpointMismatchError
+from coopjax.trainer import loop as train
+from coopjax.trainer import nonfinite
+from coopjax.trainer.checkpoint import CheckpointMismatchError
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'configs'))
 import checkerboard  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -87,7 +88,7 @@ def test_nonfinite_loss_stops_with_step_and_keeps_checkpoint(tmp_path):
   workdir = str(tmp_path / 'run')
   config = tiny_config(steps=20, ckpt_every=1)
   config.optim.ebm.lr = config.optim.init.lr = 1e30  # diverges within steps
-  with pytest.raises(train.NonFiniteError, match=r'at step (\d+)') as err:
+  with pytest.raises(nonfinite.NonFiniteError, match=r'at step (\d+)') as err:
     train.train_and_evaluate(config, workdir)
   failed = int(str(err.value).split('at step ')[1].split(';')[0])
   steps = sorted(int(s) for s in os.listdir(os.path.join(workdir,

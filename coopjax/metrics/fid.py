@@ -15,6 +15,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
+from coopjax import console
 from coopjax.data.images import to_float
 from coopjax.metrics import frechet, inception
 
@@ -103,7 +104,7 @@ def fid_and_is(samples: np.ndarray, dataset, inception_path: str,
     num_real: at most this many real images.
     batch_size: images per Inception call.
     splits: Inception Score splits (at most N).
-    log: progress printer (default ``coopjax.train.log``).
+    log: progress printer (default :func:`coopjax.console.log`).
 
   Returns:
     ``{'fid', 'inception_score', 'inception_score_std'}``.
@@ -112,8 +113,7 @@ def fid_and_is(samples: np.ndarray, dataset, inception_path: str,
     FileNotFoundError / ValueError: missing or wrong weights (see
       ``inception.load_weights``).
   """
-  if log is None:
-    from coopjax.train import log  # pylint: disable=g-import-not-at-top
+  log = console.log if log is None else log
   variables = inception.load_weights(inception_path)
   mu_r, sigma_r = reference_stats(dataset, variables,
                                   weights_hash(inception_path), cache_dir,

@@ -294,7 +294,7 @@ def inception_outputs(images: np.ndarray, variables, batch_size: int = 100,
     variables: from :func:`load_weights`.
     batch_size: images per jitted call (the last batch is padded, so one
       compilation serves every batch).
-    log: progress printer (e.g. ``coopjax.train.log``), called every ~10%.
+    log: progress printer (e.g. :func:`coopjax.console.log`), called every ~10%.
     logits_bias: add the softmax bias to the logits.
 
   Returns:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax.numpy as jnp
 import numpy as np
 
 # Reference DRL schedule (Gao et al. 2021): linear betas over 1000 steps,
@@ -30,31 +31,37 @@ class Levels(NamedTuple):
     alpha_sq: ``[T+1]`` ``as_t = abar_t / abar_{t-1}``.
     beta: ``[T+1]`` ``beta_t = 1 - as_t``.
     beta_tilde: ``[T+1]`` ``(1 - abar_{t-1}) / (1 - abar_t) * beta_t``.
-    scale: ``[T+1]`` ``sqrt(as_t)`` for ``t < T`` and 1 at the top level.
-    tie: ``[T+1]`` 1 where the conditional EBM has the ``||y - x_t||^2`` term,
-      0 at the top level (a marginal EBM on ``x_{T-1}``).
-    c: ``[T+1]`` the step-size multiplier ``c_t``.
-    step_sq: ``[T+1]`` ``s_t^2 = step_const * c_t * beta_t`` (Langevin step
-      size squared, also the energy reparameterisation divisor).
+    y_scale: ``[T+1]`` the scale of ``y = y_scale_t x_{t-1}``: ``sqrt(as_t)``
+      for ``t < T`` and 1 at the top level.
+    tie_mask: ``[T+1]`` 1 where the conditional EBM has the ``||y - x_t||^2``
+      term, 0 at the top level (a marginal EBM on ``x_{T-1}``).
+    step_mult: ``[T+1]`` the step-size multiplier ``c_t``.
+    step_size_sq: ``[T+1]`` ``s_t^2 = step_const * c_t * beta_t`` (Langevin
+      step size squared, also the energy reparameterisation divisor).
     loss_weight: ``[T+1]`` ``w_t = sqrt(beta_1 / beta_t)``.
-    init_std: ``[T+1]`` initializer noise ``sqrt(beta_tilde_t) * scale_t``.
+    proposal_std: ``[T+1]`` the initializer's noise
+      ``sqrt(beta_tilde_t) * y_scale_t``.
   """
   logsnr: np.ndarray
   abar: np.ndarray
   alpha_sq: np.ndarray
   beta: np.ndarray
   beta_tilde: np.ndarray
-  scale: np.ndarray
-  tie: np.ndarray
-  c: np.ndarray
-  step_sq: np.ndarray
+  y_scale: np.ndarray
+  tie_mask: np.ndarray
+  step_mult: np.ndarray
+  step_size_sq: np.ndarray
   loss_weight: np.ndarray
-  init_std: np.ndarray
+  proposal_std: np.ndarray
 
   @property
   def num_levels(self) -> int:
     """The number ``T`` of conditional EBMs."""
     return len(self.logsnr) - 1
+
+  def as_jax(self) -> 'Levels':
+    """The same constants as JAX arrays, indexable by traced levels."""
+    return Levels(*(jnp.asarray(v) for v in self))
 
 
 def cosine_logsnr(u: np.ndarray, logsnr_min: float = -5.1,
@@ -128,12 +135,12 @@ def make_levels(abar: np.ndarray, step_const: float = 4e-4,
       alpha_sq=pad(alpha_sq),
       beta=pad(beta),
       beta_tilde=pad(beta_tilde),
-      scale=pad(scale),
-      tie=pad(np.where(top, 0.0, 1.0)),
-      c=pad(c),
-      step_sq=pad(step_sq),
+      y_scale=pad(scale),
+      tie_mask=pad(np.where(top, 0.0, 1.0)),
+      step_mult=pad(c),
+      step_size_sq=pad(step_sq),
       loss_weight=pad(np.sqrt(beta[0] / beta)),
-      init_std=pad(np.sqrt(beta_tilde) * scale),
+      proposal_std=pad(np.sqrt(beta_tilde) * scale),
   )
 
 

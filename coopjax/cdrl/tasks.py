@@ -1,10 +1,11 @@
 """CDRL's downstream tasks as CLI modes: ``--mode=guided|compose|inpaint|ood|fewer_steps``.
 
-Each task is a function ``(state, dataset, prefix) -> {figure: value}`` that
+Each task is a function ``(algo, state, dataset, prefix) -> {figure: value}`` that
 samples with the EMA parameters of a trained model, writes
 ``<prefix>.npz`` / ``<prefix>.png`` and returns its figures. The pure
-mathematics is in :mod:`coopjax.cdrl` (``sample`` with ``cond`` and
-``inpaint``, ``ood_score``) and :mod:`coopjax.conditioning`; settings come from
+mathematics is in :mod:`coopjax.cdrl.sampling` (``sample`` with ``cond``
+and ``inpaint``), :func:`coopjax.cdrl.model.ood_score` and
+:mod:`coopjax.cdrl.conditioning`; settings come from
 ``config.task``:
 
 - ``guidance_weights``: the weights w of ``guided`` (one grid row per class);
@@ -20,38 +21,34 @@ mathematics is in :mod:`coopjax.cdrl` (``sample`` with ``cond`` and
 
 from __future__ import annotations
 
-import functools
-from typing import Callable, Dict
+from typing import Dict
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from coopjax import cdrl, conditioning, data, masks, metrics, plotting, rng
-from coopjax.algorithms import reports
-
-Task = Callable[..., Dict[str, float]]
+from coopjax import data, metrics, plotting
+from coopjax.cdrl import conditioning
+from coopjax.cdrl.model import ood_score
+from coopjax.cdrl.sampling import sample
+from coopjax.data import masks
+from coopjax.trainer import reports
+from coopjax.trainer.tasks import bind, save_side_by_side, task_key
 
 
 def _sample_fn(algo, num: int, n_steps=None, with_cond=False,
                with_inpaint=False):
   """A jitted ``(state, key, cond, inpaint) -> x`` (cached on the algorithm)."""
-  cache = algo.__dict__.setdefault('_task_samplers', {})
-  sig = (num, n_steps, with_cond, with_inpaint)
-  if sig not in cache:
 
+  def make():
     def run(state, key, cond, inpaint):
-      x, _ = cdrl.sample(algo.model, algo.ebm_vars(state),
-                         state.ema.get('init'), key, num, algo.example_shape,
-                         n_steps, cond=cond, inpaint=inpaint)
+      x, _ = sample(algo.model, algo.ebm_vars(state), state.ema.get('init'),
+                    key, num, algo.example_shape, n_steps, cond=cond,
+                    inpaint=inpaint)
       return x
+    return run
 
-    cache[sig] = jax.jit(run)
-  return cache[sig]
-
-
-def _key(algo, state, salt: int) -> jax.Array:
-  return rng.task_key(algo.config.seed, state.step, salt)
+  return algo.jit(('task_sample', num, n_steps, with_cond, with_inpaint), make)
 
 
 def _need_classes(algo, what: str) -> None:
@@ -69,7 +66,7 @@ def guided(algo, state, dataset, prefix: str) -> Dict[str, float]:
   fn = _sample_fn(algo, len(labels), with_cond=True)
   out, grids = {}, {}
   for w in cfg.guidance_weights:
-    x = np.asarray(fn(state, _key(algo, state, 1),
+    x = np.asarray(fn(state, task_key(algo, state, 1),
                       conditioning.guided(labels, float(w)), None))
     grids[f'w{w:g}'] = x
     plotting.save_image_grid(f'{prefix}_w{w:g}.png', x, ncol=per_class,
@@ -95,7 +92,7 @@ def compose(algo, state, dataset, prefix: str) -> Dict[str, float]:
                             (len(concepts), cfg.num))
   cond = conditioning.composed(labels, float(cfg.compose_weight))
   x = np.asarray(_sample_fn(algo, cfg.num, with_cond=True)(
-      state, _key(algo, state, 2), cond, None))
+      state, task_key(algo, state, 2), cond, None))
   np.savez(prefix + '.npz', x=x, concepts=np.asarray(cfg.concepts))
   plotting.save_image_grid(prefix + '.png', x, zoom=reports.zoom_for(x))
   return {'num': float(len(x))}
@@ -107,21 +104,15 @@ def inpaint(algo, state, dataset, prefix: str) -> Dict[str, float]:
   obs = dataset.test_batch(cfg.num)['x']
   mask = masks.make(cfg.mask, obs.shape, algo.config.seed)
   x = np.asarray(_sample_fn(algo, len(obs), with_inpaint=True)(
-      state, _key(algo, state, 3), None, (jnp.asarray(mask), obs)))
-  mse = float(masks.masked_mse(x, obs, ~mask))
-  shown = np.where(mask, obs, -1.0)
+      state, task_key(algo, state, 3), None, (jnp.asarray(mask), obs)))
   np.savez(prefix + '.npz', x=x, observed=obs, mask=mask)
-  rows = np.stack([shown, x, obs], axis=1).reshape((-1,) + obs.shape[1:])
-  plotting.save_image_grid(prefix + '.png', rows[:3 * 16], ncol=6,
-                           zoom=reports.zoom_for(obs))
-  return {'masked_pixel_mse': mse, 'known_pixels_changed': float(
-      np.sum((x != obs) & mask))}
+  save_side_by_side(prefix + '.png', (masks.shown(obs, mask), x, obs))
+  return masks.fill_figures(x, obs, mask)
 
 
-@functools.lru_cache(maxsize=4)
 def _ood_score_fn(algo):
-  return jax.jit(lambda state, x: cdrl.ood_score(algo.model,
-                                                 algo.ebm_vars(state), x))
+  return algo.jit('ood_score', lambda: lambda state, x: ood_score(
+      algo.model, algo.ebm_vars(state), x))
 
 
 def _ood_data(algo, dataset, num: int) -> np.ndarray:
@@ -161,7 +152,7 @@ def fewer_steps(algo, state, dataset, prefix: str) -> Dict[str, float]:
   out = {}
   for k in cfg.steps:
     x = np.asarray(_sample_fn(algo, cfg.num, n_steps=int(k))(
-        state, _key(algo, state, 4), algo.default_condition(cfg.num), None))
+        state, task_key(algo, state, 4), algo.default_condition(cfg.num), None))
     plotting.save_image_grid(f'{prefix}_K{k}.png', x[:100],
                              zoom=reports.zoom_for(x))
     figures = reports.quality(algo.config, dataset, x, prefix)
@@ -171,10 +162,10 @@ def fewer_steps(algo, state, dataset, prefix: str) -> Dict[str, float]:
   return out
 
 
-def tasks_for(algo) -> Dict[str, Task]:
-  """The CLI modes of a CDRL algorithm, bound to it."""
+def tasks_for(algo) -> Dict:
+  """The CLI modes of a CDRL algorithm, bound to it (images only)."""
   if algo.kind != 'images':
     return {}
-  return {name: functools.partial(fn, algo) for name, fn in (
-      ('guided', guided), ('compose', compose), ('inpaint', inpaint),
-      ('ood', ood), ('fewer_steps', fewer_steps))}
+  return bind(algo, (('guided', guided), ('compose', compose),
+                     ('inpaint', inpaint), ('ood', ood),
+                     ('fewer_steps', fewer_steps)))

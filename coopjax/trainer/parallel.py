@@ -16,11 +16,11 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from coopjax import train_state as ts
+from coopjax.trainer import state as ts
 from coopjax.rng import example_keys
 
 DATA = 'data'
-# grads_fn(params, stats, batch, keys) -> (grads, new_stats, metrics)
+# grads_fn(params, stats, batch, keys, step) -> (grads, new_stats, metrics)
 GradsFn = Callable[..., Any]
 
 
@@ -49,21 +49,19 @@ def check_batch_size(global_batch: int, mesh: Mesh) -> None:
 
 def make_train_step(grads_fn: GradsFn,
                     optimizers: Mapping[str, optax.GradientTransformation],
-                    ema_decay: float, mesh: Mesh,
-                    pass_step: bool = False) -> Callable:
+                    ema_decay: float, mesh: Mesh) -> Callable:
   """Builds the jitted, data-parallel train step.
 
   Args:
-    grads_fn: per-device ``grads_fn(params, stats, batch, keys) -> (grads,
-      new_stats, metrics)``; ``batch`` is the local slice of the batch dict
-      (``{'x': ..., ['label': ...]}``), ``keys`` the ``[B_local]``
-      per-example keys.
+    grads_fn: per-device ``grads_fn(params, stats, batch, keys, step) ->
+      (grads, new_stats, metrics)`` (see
+      :meth:`coopjax.trainer.protocol.Algorithm.grads_fn`); ``batch`` is the
+      local slice of the batch dict (``{'x': ..., ['label': ...]}``),
+      ``keys`` the ``[B_local]`` per-example keys, ``step`` the number of
+      updates made so far (a traced int32 scalar).
     optimizers: optax transformations per network name.
     ema_decay: EMA decay of the parameters.
     mesh: the mesh; its ``'data'`` axis shards the batch.
-    pass_step: call ``grads_fn(params, stats, batch, keys, step)`` with the
-      number of updates made so far (a traced int32 scalar), for algorithms
-      whose loss changes with training time.
 
   Returns:
     ``step(state, batch, key) -> (state, metrics)``. ``batch`` is the global
@@ -86,8 +84,7 @@ def make_train_step(grads_fn: GradsFn,
       # the parameters as varying keeps per-device gradients, which the
       # explicit pmean below averages.
       params = jax.lax.pcast(params, DATA, to='varying')
-    extra = (state.step,) if pass_step else ()
-    grads, stats, metrics = grads_fn(params, state.stats, x, keys, *extra)
+    grads, stats, metrics = grads_fn(params, state.stats, x, keys, state.step)
     grads, stats, metrics = jax.lax.pmean((grads, stats, metrics), DATA)
     new = ts.apply_gradients(state, grads, stats, optimizers, ema_decay)
     ok = ts.all_finite(metrics) & ts.all_finite(new.params)

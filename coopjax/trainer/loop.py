@@ -5,9 +5,10 @@ A run's directory holds ``checkpoints/`` (orbax), ``metrics.jsonl``,
 Training always resumes from the latest checkpoint in the workdir; batches and
 keys are functions of the step, so a resumed run continues exactly. SIGTERM or
 SIGINT saves a checkpoint and stops at the next step boundary
-(:mod:`coopjax.preemption`); a workdir of another config is refused
-(:mod:`coopjax.workdir`); non-finite steps are handled by
-:mod:`coopjax.nonfinite`.
+(:mod:`coopjax.trainer.preemption`); a workdir of another config is refused
+(:mod:`coopjax.trainer.workdir`); non-finite steps are handled by
+:mod:`coopjax.trainer.nonfinite`. The algorithm is any
+:class:`coopjax.trainer.protocol.Algorithm` of :mod:`coopjax.registry`.
 """
 
 from __future__ import annotations
@@ -20,18 +21,14 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from coopjax import algorithms, data, models, nonfinite, parallel, preemption
-from coopjax import train_state as ts
-from coopjax import workdir as wd
-from coopjax.checkpoint import Checkpointer
-from coopjax.metric_writer import MetricWriter, Progress
-from coopjax.nonfinite import ON_NONFINITE, NonFiniteError  # pylint: disable=unused-import
-
-
-def log(msg: str) -> None:
-  """Prints on process 0 only."""
-  if jax.process_index() == 0:
-    print(msg, flush=True)
+from coopjax import data, models, registry
+from coopjax.console import log
+from coopjax.trainer import nonfinite, parallel, preemption
+from coopjax.trainer import state as ts
+from coopjax.trainer import workdir as wd
+from coopjax.trainer.checkpoint import Checkpointer
+from coopjax.trainer.metric_writer import MetricWriter, Progress
+from coopjax.trainer.tasks import sample_in_chunks
 
 
 def _setup(config, workdir: str, allow_config_change: bool = False):
@@ -43,7 +40,7 @@ def _setup(config, workdir: str, allow_config_change: bool = False):
         f'{", ".join(changes)}.')
   dataset = data.load(config.data, config.seed, jax.process_index(),
                       jax.process_count())
-  algo = algorithms.build(config, dataset)
+  algo = registry.build(config, dataset)
   mesh = parallel.make_mesh()
   parallel.check_batch_size(config.data.batch_size, mesh)
   init_batch = dataset.batch(0, min(config.data.batch_size, len(dataset)),
@@ -62,19 +59,6 @@ def _setup(config, workdir: str, allow_config_change: bool = False):
     state = restored
     log(f'Resumed from {ckpt.directory} at step {int(state.step)}.')
   return dataset, algo, mesh, ckpt, state
-
-
-def sample_in_chunks(sampler_fn, state, key, total: int, chunk: int):
-  """Runs a ``(state, key) -> (x, aux)`` sampler of ``chunk`` samples until
-  ``total`` are drawn (chunk ``i`` uses ``fold_in(key, i)``).
-
-  ``aux`` is a dict of arrays with the sample index first; everything is
-  concatenated on that axis and returned as numpy.
-  """
-  parts = []
-  for i in range(-(-total // chunk)):
-    parts.append(jax.device_get(sampler_fn(state, jax.random.fold_in(key, i))))
-  return jax.tree_util.tree_map(lambda *a: np.concatenate(a)[:total], *parts)
 
 
 def samples_dir(workdir: str) -> str:
@@ -115,11 +99,12 @@ def train_and_evaluate(config, workdir: str,
   Raises:
     NonFiniteError: a loss or parameter became NaN/inf and
       ``config.train.on_nonfinite == 'stop'``.
-    coopjax.checkpoint.CheckpointMismatchError: the workdir holds a checkpoint
-      of a different model.
-    coopjax.workdir.ConfigChangedError: the workdir was written by a
+    coopjax.trainer.checkpoint.CheckpointMismatchError: the workdir holds a
+      checkpoint of a different model.
+    coopjax.trainer.workdir.ConfigChangedError: the workdir was written by a
       different config.
-    coopjax.workdir.WorkdirError: the workdir cannot be written or is full.
+    coopjax.trainer.workdir.WorkdirError: the workdir cannot be written or is
+      full.
   """
   wd.check_writable(workdir)
   dataset, algo, mesh, ckpt, state = _setup(config, workdir,
@@ -129,7 +114,8 @@ def train_and_evaluate(config, workdir: str,
       f'shape {dataset.example_shape}), '
       f'{mesh.devices.size} device(s), '
       f'params: {models.describe(state.params)}')
-  step_fn = algorithms.make_train_step(algo, config.train.ema, mesh)
+  step_fn = parallel.make_train_step(algo.grads_fn, algo.optimizers,
+                                     config.train.ema, mesh)
   key = jax.random.key(config.seed)
   writer = MetricWriter(workdir)
   total, cfg = config.train.steps, config.train

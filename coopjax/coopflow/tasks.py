@@ -1,49 +1,50 @@
 """CoopFlow's tasks as CLI modes: ``--mode=reconstruct|interpolate|inpaint``.
 
-Each task is ``(state, dataset, prefix) -> {figure: value}`` on the EMA
+Each task is ``(algo, state, dataset, prefix) -> {figure: value}`` on the EMA
 parameters of a trained model; it writes ``<prefix>.npz`` and
-``<prefix>.png``. The mathematics is in :mod:`coopjax.coopflow`; settings come
+``<prefix>.png``. The mathematics is in :mod:`coopjax.coopflow.inference`; settings come
 from ``config.task``:
 
 - ``num``: test images per task;
 - ``recon_iters``, ``recon_lr``: Adam on the latent through the unrolled
   Langevin chain (reconstruction and inpainting);
 - ``interp_points``: images per interpolation strip;
-- ``mask``: ``'square'``, ``'half'`` or ``'free'`` (:mod:`coopjax.masks`).
+- ``mask``: ``'square'``, ``'half'`` or ``'free'`` (:mod:`coopjax.data.masks`).
 
 (Synthesis is ``--mode=sample``.)
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Callable, Dict
+from typing import Dict
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from coopjax import coopflow, masks, plotting, rng
-from coopjax.algorithms import reports
-
-Task = Callable[..., Dict[str, float]]
+from coopjax import plotting
+from coopjax.coopflow.inference import interpolate as interpolate_fn
+from coopjax.coopflow.inference import reconstruct as reconstruct_fn
+from coopjax.coopflow.model import generate
+from coopjax.data import masks
+from coopjax.trainer import reports
+from coopjax.trainer.tasks import bind, save_side_by_side, task_key
 
 
 def _keys(algo, state, salt: int):
-  return jax.random.split(rng.task_key(algo.config.seed, state.step, salt))
+  return jax.random.split(task_key(algo, state, salt))
 
 
-@functools.lru_cache(maxsize=8)
 def _reconstruct_fn(algo, with_mask: bool):
   cfg = algo.config.task
 
   def run(params, target, z_init, key, mask):
-    return coopflow.reconstruct(algo.model, params, target, z_init, key,
-                                num_iters=int(cfg.recon_iters),
-                                lr=float(cfg.recon_lr),
-                                mask=mask if with_mask else None)
+    return reconstruct_fn(algo.model, params, target, z_init, key,
+                          num_iters=int(cfg.recon_iters),
+                          lr=float(cfg.recon_lr),
+                          mask=mask if with_mask else None)
 
-  return jax.jit(run)
+  return algo.jit(('reconstruct', with_mask), lambda: run)
 
 
 def _fit(algo, state, target, salt: int, mask=None):
@@ -60,8 +61,8 @@ def _start(algo, state, num: int, salt: int) -> np.ndarray:
   """The revised samples of the initial latents ``_fit`` starts from."""
   k_z, k_chain = _keys(algo, state, salt)
   z0 = jax.random.normal(k_z, (num, algo.model.latent_dim))
-  return np.asarray(jax.jit(functools.partial(coopflow.generate, algo.model))(
-      state.ema, z0, k_chain))
+  fn = algo.jit('generate', lambda: lambda p, z, k: generate(algo.model, p, z, k))
+  return np.asarray(fn(state.ema, z0, k_chain))
 
 
 def reconstruct(algo, state, dataset, prefix: str) -> Dict[str, float]:
@@ -70,9 +71,7 @@ def reconstruct(algo, state, dataset, prefix: str) -> Dict[str, float]:
   x, losses = _fit(algo, state, target, salt=11)
   start = _start(algo, state, len(target), salt=11)
   np.savez(prefix + '.npz', x=x, target=target, start=start, losses=losses)
-  rows = np.stack([target, start, x], axis=1).reshape((-1,) + target.shape[1:])
-  plotting.save_image_grid(prefix + '.png', rows[:3 * 16], ncol=6,
-                           zoom=reports.zoom_for(target))
+  save_side_by_side(prefix + '.png', (target, start, x))
   return {'mse_initial': float(losses[0]), 'mse_final': float(losses[-1])}
 
 
@@ -85,19 +84,13 @@ def inpaint(algo, state, dataset, prefix: str) -> Dict[str, float]:
   fitted, losses = _fit(algo, state, obs, salt=12, mask=mask)
   x = np.where(mask, obs, fitted)
   start = np.where(mask, obs, _start(algo, state, len(obs), salt=12))
-
-  def hidden_mse(a):
-    return float(masks.masked_mse(a, obs, ~mask))
-
   np.savez(prefix + '.npz', x=x, observed=obs, mask=mask, losses=losses)
-  shown = np.where(mask, obs, -1.0)
-  rows = np.stack([shown, x, obs], axis=1).reshape((-1,) + obs.shape[1:])
-  plotting.save_image_grid(prefix + '.png', rows[:3 * 16], ncol=6,
-                           zoom=reports.zoom_for(obs))
-  return {'masked_pixel_mse': hidden_mse(x),
-          'masked_pixel_mse_initial': hidden_mse(start),
-          'known_pixel_mse_fit': float(losses[-1]),
-          'known_pixels_changed': float(np.sum((x != obs) & mask))}
+  save_side_by_side(prefix + '.png', (masks.shown(obs, mask), x, obs))
+  figures = masks.fill_figures(x, obs, mask)
+  figures['masked_pixel_mse_initial'] = masks.fill_figures(
+      start, obs, mask)['masked_pixel_mse']
+  figures['known_pixel_mse_fit'] = float(losses[-1])
+  return figures
 
 
 def interpolate(algo, state, dataset, prefix: str) -> Dict[str, float]:
@@ -107,8 +100,9 @@ def interpolate(algo, state, dataset, prefix: str) -> Dict[str, float]:
   pairs = max(1, cfg.num // 2)
   test = dataset.test_batch(2 * pairs)['x']
   x_a, x_b = test[:pairs], test[pairs:2 * pairs]
-  fn = jax.jit(functools.partial(coopflow.interpolate, algo.model,
-                                 num=int(cfg.interp_points)))
+  points = int(cfg.interp_points)
+  fn = algo.jit(('interpolate', points), lambda: lambda p, a, b, key=None: (
+      interpolate_fn(algo.model, p, a, b, points, key)))
   flow_path = np.asarray(fn(state.ema, x_a, x_b))
   revised = np.asarray(fn(state.ema, x_a, x_b, key=_keys(algo, state, 13)[1]))
   np.savez(prefix + '.npz', flow=flow_path, revised=revised, x_a=x_a, x_b=x_b)
@@ -125,10 +119,9 @@ def interpolate(algo, state, dataset, prefix: str) -> Dict[str, float]:
           'max_step_change': float(steps.max())}
 
 
-def tasks_for(algo) -> Dict[str, Task]:
+def tasks_for(algo) -> Dict:
   """The CLI modes of a CoopFlow algorithm on images, bound to it."""
   if algo.kind != 'images':
     return {}
-  return {name: functools.partial(fn, algo) for name, fn in (
-      ('reconstruct', reconstruct), ('interpolate', interpolate),
-      ('inpaint', inpaint))}
+  return bind(algo, (('reconstruct', reconstruct),
+                     ('interpolate', interpolate), ('inpaint', inpaint)))

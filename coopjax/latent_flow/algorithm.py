@@ -3,7 +3,7 @@
 The mathematics is in :mod:`coopjax.latent_flow`; this module builds it from a
 config, samples (``z`` from the prior, ``x = g(z)``) and reports. The tasks
 (reconstruction, anomaly detection, inpainting, recovery of corrupted data)
-are in :mod:`coopjax.algorithms.latent_flow_tasks`.
+are in :mod:`coopjax.latent_flow.tasks`.
 
 Config fields (``config.model``): ``latent_dim``, ``prior`` (``'flow'`` or
 ``'gaussian'``: the prior-only ablation, ``N(0, I)`` with no parameters),
@@ -19,11 +19,14 @@ from typing import Any, Dict, Optional
 import jax
 import numpy as np
 
-from coopjax import latent_flow
-from coopjax import train_state as ts
-from coopjax.algorithms import reports
 from coopjax.flows import DenseFlow
+from coopjax.latent_flow import tasks as latent_flow_tasks
+from coopjax.latent_flow.losses import loss_and_grads
+from coopjax.latent_flow.model import LatentFlowModel, generate
 from coopjax.models.generator import Generator
+from coopjax.trainer import reports
+from coopjax.trainer import state as ts
+from coopjax.trainer.tasks import JitCache
 
 PRIORS = ('flow', 'gaussian')
 # Latent draws that initialise the flow prior's data-dependent ActNorm.
@@ -54,16 +57,15 @@ class LatentFlowAlgorithm:
     self.example_shape = tuple(dataset.example_shape)
     prior = (DenseFlow(cfg.latent_dim, cfg.flow_steps, cfg.flow_hidden)
              if cfg.prior == 'flow' else None)
-    self.model = latent_flow.LatentFlowModel(
+    self.model = LatentFlowModel(
         generator=Generator(self.example_shape, cfg.gen_width, cfg.gen_num_up),
         prior=prior,
         latent_dim=cfg.latent_dim, sigma=cfg.sigma,
         n_steps=cfg.langevin_steps, step_size=cfg.step_size)
-    self.networks = ('gen',) if prior is None else ('gen', 'prior')
     self.optimizers = {'gen': ts.make_optimizer(config.optim.gen)}
     if prior is not None:
       self.optimizers['prior'] = ts.make_optimizer(config.optim.prior)
-    self._samplers = {}
+    self.jit = JitCache()
 
   def init_variables(self, key: jax.Array, batch: Dict[str, np.ndarray]):
     """``(params, stats)``; the flow's ActNorm is initialised on ``N(0, I)``
@@ -76,9 +78,10 @@ class LatentFlowAlgorithm:
       params['prior'] = self.model.prior.init(k_prior, z)['params']
     return params, {}
 
-  def grads_fn(self, params, stats, batch, keys):
-    """Per-device gradients; see :func:`coopjax.latent_flow.loss_and_grads`."""
-    return latent_flow.loss_and_grads(self.model, params, stats, batch, keys)
+  def grads_fn(self, params, stats, batch, keys, step):
+    """Per-device gradients; see :func:`coopjax.latent_flow.losses.loss_and_grads`."""
+    del step  # the loss does not change with training time.
+    return loss_and_grads(self.model, params, stats, batch, keys)
 
   def sampler(self, num: int, n_steps: Optional[int] = None):
     """A jitted ``sample(state, key) -> (x, {'z': z})`` with the EMA params.
@@ -88,15 +91,14 @@ class LatentFlowAlgorithm:
     """
     del n_steps
     temperature = float(self.config.sample.get('temperature', 1.0))
-    if num not in self._samplers:
 
+    def make():
       def run(state, key):
-        x, z = latent_flow.generate(self.model, state.ema, key, num,
-                                    temperature)
+        x, z = generate(self.model, state.ema, key, num, temperature)
         return x, {'z': z}
+      return run
 
-      self._samplers[num] = jax.jit(run)
-    return self._samplers[num]
+    return self.jit(('sample', num, temperature), make)
 
   def report(self, state, dataset, samples: np.ndarray, aux: Dict[str, Any],
              path_prefix: str) -> Dict[str, float]:
@@ -121,5 +123,4 @@ class LatentFlowAlgorithm:
   def tasks(self):
     """CLI modes: ``generate``, ``reconstruct``, ``anomaly``, ``inpaint``,
     ``recover``."""
-    from coopjax.algorithms import latent_flow_tasks  # pylint: disable=g-import-not-at-top
     return latent_flow_tasks.tasks_for(self)

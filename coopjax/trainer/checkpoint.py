@@ -22,8 +22,8 @@ import jax
 import orbax.checkpoint as ocp
 from etils import epath
 
-from coopjax import distributed
-from coopjax.workdir import explain_write_errors
+from coopjax.trainer import distributed
+from coopjax.trainer.workdir import explain_write_errors
 
 PARTIAL_MARKER = '.orbax-checkpoint-tmp'
 

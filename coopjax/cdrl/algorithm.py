@@ -1,9 +1,10 @@
 """CDRL / DRL wired for the trainer: config -> model, state, step, samples, reports.
 
-The mathematics is in :mod:`coopjax.cdrl`; this module only builds it from a
-config and turns samples into files and figures. The downstream tasks
-(guidance, composition, inpainting, OOD, fewer steps) are in
-:mod:`coopjax.algorithms.cdrl_tasks`.
+The mathematics is in :mod:`coopjax.cdrl` (model, sampling, losses); this
+module only builds it from a config and turns samples into files and figures,
+as the :class:`coopjax.trainer.protocol.Algorithm` protocol asks. The
+downstream tasks (guidance, composition, inpainting, OOD, fewer steps) are in
+:mod:`coopjax.cdrl.tasks`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from coopjax import cdrl, conditioning, metrics, plotting, schedules
-from coopjax import train_state as ts
-from coopjax.algorithms import reports
+from coopjax import metrics, plotting
+from coopjax.cdrl import conditioning, schedules, tasks as cdrl_tasks
+from coopjax.cdrl.losses import loss_and_grads
+from coopjax.cdrl.model import CDRLModel, log_density
+from coopjax.cdrl.sampling import sample
 from coopjax.models import build_ebm, build_initializer
+from coopjax.trainer import reports
+from coopjax.trainer import state as ts
+from coopjax.trainer.tasks import JitCache
 
 
 class CDRLAlgorithm:
@@ -27,8 +33,6 @@ class CDRLAlgorithm:
     config: the full run config.
     dataset: the training set (gives the example shape and classes).
   """
-
-  networks = ('ebm', 'init')
 
   def __init__(self, config, dataset):
     self.config = config
@@ -50,7 +54,7 @@ class CDRLAlgorithm:
             f'config.model.num_classes={num_classes} but dataset '
             f'{dataset.name!r} gives {wanted} labels (classes, or 2 per '
             f'binary attribute); set it to {wanted} or to 0 (unconditional).')
-    self.model = cdrl.CDRLModel(
+    self.model = CDRLModel(
         ebm=build_ebm(config.model), initializer=initializer,
         levels=schedules.levels_from_config(config.schedule),
         n_steps=config.model.langevin_steps, tweedie=config.model.tweedie,
@@ -59,8 +63,7 @@ class CDRLAlgorithm:
     self.optimizers = {'ebm': ts.make_optimizer(config.optim.ebm)}
     if initializer is not None:
       self.optimizers['init'] = ts.make_optimizer(config.optim.init)
-    self._samplers = {}
-    self._log_densities = jax.jit(self._all_levels_log_density)
+    self.jit = JitCache()
 
   def init_variables(self, key: jax.Array, batch: Dict[str, np.ndarray]):
     """``(params, stats)`` dicts for a fresh run (``batch`` gives shapes)."""
@@ -78,9 +81,10 @@ class CDRLAlgorithm:
                                                    **kwargs)['params']
     return params, stats
 
-  def grads_fn(self, params, stats, batch, keys):
-    """Per-device gradients; see :func:`coopjax.cdrl.loss_and_grads`."""
-    return cdrl.loss_and_grads(self.model, params, stats, batch, keys)
+  def grads_fn(self, params, stats, batch, keys, step):
+    """Per-device gradients; see :func:`coopjax.cdrl.losses.loss_and_grads`."""
+    del step  # CDRL's loss does not change with training time.
+    return loss_and_grads(self.model, params, stats, batch, keys)
 
   def ebm_vars(self, state: ts.TrainState, ema: bool = True) -> Dict[str, Any]:
     params = state.ema if ema else state.params
@@ -100,30 +104,29 @@ class CDRLAlgorithm:
     ``aux`` holds ``levels`` and ``proposals``, ``[num, T, ...]`` each.
     Compiled once per ``(num, n_steps)`` and reused.
     """
-    if (num, n_steps) not in self._samplers:
 
+    def make():
       def run(state, key):
-        x, trace = cdrl.sample(self.model, self.ebm_vars(state),
-                               state.ema.get('init'), key, num,
-                               self.example_shape, n_steps,
-                               cond=self.default_condition(num))
+        x, trace = sample(self.model, self.ebm_vars(state),
+                          state.ema.get('init'), key, num, self.example_shape,
+                          n_steps, cond=self.default_condition(num))
         return x, {'levels': jnp.swapaxes(trace.levels, 0, 1),
                    'proposals': jnp.swapaxes(trace.proposals, 0, 1)}
+      return run
 
-      self._samplers[(num, n_steps)] = jax.jit(run)
-    return self._samplers[(num, n_steps)]
+    return self.jit(('sample', num, n_steps), make)
 
   def _all_levels_log_density(self, state, x):
     levels = jnp.arange(self.model.num_levels, 0, -1)
     return jax.lax.map(
-        lambda t: cdrl.log_density(self.model, self.ebm_vars(state), x, t),
+        lambda t: log_density(self.model, self.ebm_vars(state), x, t),
         levels)
 
   def level_log_densities(self, state: ts.TrainState,
                           points: np.ndarray) -> np.ndarray:
     """``[T, P]`` log-densities of every level's EBM at ``points`` (EMA), level T first."""
-    return np.asarray(self._log_densities(state,
-                                          jnp.asarray(points, jnp.float32)))
+    fn = self.jit('level_log_densities', lambda: self._all_levels_log_density)
+    return np.asarray(fn(state, jnp.asarray(points, jnp.float32)))
 
   def report(self, state, dataset, samples: np.ndarray, aux: Dict[str, Any],
              path_prefix: str) -> Dict[str, float]:
@@ -157,7 +160,6 @@ class CDRLAlgorithm:
   @property
   def tasks(self):
     """CLI modes beyond train/sample/eval: ``{name: fn(state, dataset, prefix)}``."""
-    from coopjax.algorithms import cdrl_tasks  # pylint: disable=g-import-not-at-top
     return cdrl_tasks.tasks_for(self)
 
 

@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterator, List
 
 import jax
 
-from coopjax import distributed
+from coopjax.trainer import distributed
 
 CONFIG_FILE = 'config.json'
 # Field names or prefixes (ending in '.') that may differ on resume.

@@ -1,6 +1,7 @@
 """CoopFlow wired for the trainer: config -> model, step, samples, reports, tasks.
 
-The mathematics is in :mod:`coopjax.coopflow`. Config fields read here:
+The mathematics is in :mod:`coopjax.coopflow` (model, losses, inference).
+Config fields read here:
 
 - ``model.ebm`` (``'convnet'`` for images, ``'mlp'`` for 2-D points) and its
   widths; ``model.flow`` (``'glow'`` or ``'dense'``), ``flow_steps``,
@@ -16,7 +17,7 @@ The mathematics is in :mod:`coopjax.coopflow`. Config fields read here:
   flow starts this run: CoopFlow(pre)); ``optim.flow.freeze_steps`` keeps
   that flow fixed for the first updates.
 
-The tasks (:mod:`coopjax.algorithms.coopflow_tasks`) are ``--mode=reconstruct``,
+The tasks (:mod:`coopjax.coopflow.tasks`) are ``--mode=reconstruct``,
 ``interpolate`` and ``inpaint`` for images.
 """
 
@@ -29,10 +30,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from coopjax import checkpoint, coopflow, flows, metrics, plotting
-from coopjax import train_state as ts
-from coopjax.algorithms import reports
+from coopjax import flows, metrics, plotting
+from coopjax.coopflow import tasks as coopflow_tasks
+from coopjax.coopflow.losses import loss_and_grads
+from coopjax.coopflow.model import (CoopFlowModel, energy, flow_log_prob,
+                                    sample)
 from coopjax.models import build_ebm
+from coopjax.trainer import checkpoint, reports
+from coopjax.trainer import state as ts
+from coopjax.trainer.tasks import JitCache
 
 FLOWS = ('dense', 'glow')
 
@@ -57,14 +63,14 @@ def build_flow(cfg, example_shape):
   raise ValueError(f'Unknown config.model.flow {cfg.flow!r}; known: {FLOWS}.')
 
 
-def build_model(config, example_shape) -> coopflow.CoopFlowModel:
-  """The :class:`coopjax.coopflow.CoopFlowModel` of ``config``."""
+def build_model(config, example_shape) -> CoopFlowModel:
+  """The :class:`coopjax.coopflow.model.CoopFlowModel` of ``config``."""
   m = config.model
   clip_x = tuple(float(v) for v in m.clip_x) or None
   if clip_x is not None and len(clip_x) != 2:
     raise ValueError(f'config.model.clip_x={tuple(m.clip_x)}: give (low, '
                      f'high) or () for no clipping.')
-  return coopflow.CoopFlowModel(
+  return CoopFlowModel(
       ebm=build_ebm(m), flow=build_flow(m, tuple(example_shape)),
       example_shape=tuple(example_shape), n_steps=m.langevin_steps,
       step_size=float(m.step_size), noise_scale=float(m.noise_scale),
@@ -97,8 +103,6 @@ class CoopFlowAlgorithm:
     dataset: the training set (gives the example shape).
   """
 
-  networks = ('ebm', 'flow')
-
   def __init__(self, config, dataset):
     self.config = config
     self.example_shape = tuple(dataset.example_shape)
@@ -113,8 +117,7 @@ class CoopFlowAlgorithm:
                        'flow': ts.make_optimizer(config.optim.flow)}
     init = config.coopflow.flow_init
     self._flow_init = load_flow_params(init) if init else None
-    self._samplers = {}
-    self._densities = jax.jit(self._grid_log_densities)
+    self.jit = JitCache()
 
   def init_variables(self, key: jax.Array, batch: Dict[str, np.ndarray]):
     """``(params, stats)``; the flow's ActNorm is initialised from ``batch``
@@ -134,43 +137,35 @@ class CoopFlowAlgorithm:
       params['flow'] = jax.tree_util.tree_map(jnp.asarray, self._flow_init)
     return params, {}
 
-  @property
-  def grads_fn_takes_step(self) -> bool:
-    """Whether the trainer passes the update number (in-run pretraining)."""
-    return self.pretrain_steps > 0
-
-  def grads_fn(self, params, stats, batch, keys, step=None):
-    """Per-device gradients; see :func:`coopjax.coopflow.loss_and_grads`.
+  def grads_fn(self, params, stats, batch, keys, step):
+    """Per-device gradients; see :func:`coopjax.coopflow.losses.loss_and_grads`.
 
     With ``coopflow.pretrain_steps`` set, updates ``0 .. pretrain_steps - 1``
-    train only the flow by maximum likelihood on the data (``step`` is then
-    the update number); the cooperative updates follow in the same run.
+    (``step`` is the update number) train only the flow by maximum likelihood
+    on the data; the cooperative updates follow in the same run.
     """
     pretrain = self.pretrain_flow
     if self.pretrain_steps and not pretrain:
-      if step is None:
-        raise ValueError('coopflow.pretrain_steps needs the update number: '
-                         'build the train step with pass_step=True.')
       pretrain = step < self.pretrain_steps
-    return coopflow.loss_and_grads(self.model, params, stats, batch, keys,
-                                   pretrain_flow=pretrain)
+    return loss_and_grads(self.model, params, stats, batch, keys,
+                          pretrain_flow=pretrain)
 
   def sampler(self, num: int, n_steps: Optional[int] = None):
     """A jitted ``sample(state, key) -> (x_K, {'proposal': x_0})`` (EMA params)."""
-    if (num, n_steps) not in self._samplers:
 
+    def make():
       def run(state, key):
-        x, x0 = coopflow.sample(self.model, state.ema, key, num, n_steps)
+        x, x0 = sample(self.model, state.ema, key, num, n_steps)
         return x, {'proposal': x0}
+      return run
 
-      self._samplers[(num, n_steps)] = jax.jit(run)
-    return self._samplers[(num, n_steps)]
+    return self.jit(('sample', num, n_steps), make)
 
   def _grid_log_densities(self, state, points):
     params = state.ema
     return jnp.stack([
-        coopflow.flow_log_prob(self.model, params['flow'], points),
-        coopflow.energy(self.model, params['ebm'], points)])
+        flow_log_prob(self.model, params['flow'], points),
+        energy(self.model, params['ebm'], points)])
 
   def report(self, state, dataset, samples: np.ndarray, aux: Dict[str, Any],
              path_prefix: str) -> Dict[str, float]:
@@ -193,7 +188,8 @@ class CoopFlowAlgorithm:
     EBM's, normalised over ``grid``), ``density_flow``, ``grid``; a PNG with
     the flow and the EBM side by side; TV figures."""
     grid = metrics.fine_grid(dataset, self.config.sample.grid_k)
-    logd = np.asarray(self._densities(state, jnp.asarray(grid.reshape(-1, 2))))
+    densities = self.jit('grid_log_densities', lambda: self._grid_log_densities)
+    logd = np.asarray(densities(state, jnp.asarray(grid.reshape(-1, 2))))
     logd = logd.reshape((2,) + grid.shape[:2])
     dens = [metrics.grid_probs(l, l.shape[0]) for l in logd]
     np.savez(path_prefix + '.npz', x=samples, proposal=proposals,
@@ -209,5 +205,4 @@ class CoopFlowAlgorithm:
   @property
   def tasks(self):
     """CLI modes beyond train/sample/eval: ``{name: fn(state, dataset, prefix)}``."""
-    from coopjax.algorithms import coopflow_tasks  # pylint: disable=g-import-not-at-top
     return coopflow_tasks.tasks_for(self)

@@ -12,7 +12,7 @@ fill on the pixels a mask selects (pass ``~mask`` for the hidden ones).
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -70,3 +70,17 @@ def masked_mse(x: jax.Array, target: jax.Array,
     return jnp.mean(sq)
   w = jnp.broadcast_to(mask, sq.shape).astype(sq.dtype)
   return jnp.sum(sq * w) / jnp.maximum(jnp.sum(w), 1.0)
+
+
+def shown(x: np.ndarray, known: np.ndarray, fill: float = -1.0) -> np.ndarray:
+  """``x`` where ``known`` holds, ``fill`` (black) elsewhere: what an
+  inpainting task sees."""
+  return np.where(known, x, fill)
+
+
+def fill_figures(filled: np.ndarray, truth: np.ndarray,
+                 known: np.ndarray) -> Dict[str, float]:
+  """An inpainting result's figures: the MSE over the hidden pixels, and how
+  many known pixels it changed (0 when they are kept exactly)."""
+  return {'masked_pixel_mse': float(masked_mse(filled, truth, ~known)),
+          'known_pixels_changed': float(np.sum((filled != truth) & known))}

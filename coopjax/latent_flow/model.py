@@ -1,4 +1,4 @@
-"""Latent-space flow prior with a top-down generator (ALGORITHMS.md section 3).
+"""Latent-space flow prior with a top-down generator (docs/algorithms.md).
 
 Model: ``z ~ p_alpha`` (a :class:`coopjax.flows.DenseFlow`, or ``N(0, I)`` for
 the Gaussian-prior ablation), ``x = g_beta(z) + sigma * eps``. Every function
@@ -9,13 +9,13 @@ Observed pixels: a boolean ``mask`` (True = observed) enters the likelihood,
 so unobserved pixels contribute nothing; in training batches, NaN pixels are
 the unobserved ones (recovery of corrupted images without supervision).
 
-Inference is K short-run Langevin steps (:func:`coopjax.langevin.langevin`) on
+Inference is K short-run Langevin steps (:func:`coopjax.samplers.langevin.langevin`) on
 the posterior from ``z_0 ~ N(0, I)``::
 
     z <- z + (s^2/2) grad_z [log p_alpha(z) - ||m * (x - g(z))||^2 / (2 sigma^2)] + s eps
 
-and learning maximises ``log p(x | sg(z_K))`` for ``g`` and ``log p_alpha(sg(z_K))``
-for the prior.
+(:func:`refine`), and learning maximises ``log p(x | sg(z_K))`` for ``g`` and
+``log p_alpha(sg(z_K))`` for the prior (:mod:`coopjax.latent_flow.losses`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from coopjax import langevin as langevin_lib
+from coopjax.samplers import langevin as langevin_lib
 from coopjax.flows import normal_log_prob
 from coopjax.rng import per_example_normal, split_each
 
@@ -106,7 +106,7 @@ def log_joint(model: LatentFlowModel, params: Dict[str, Params], z: jax.Array,
 
 def _posterior_log_prob(model: LatentFlowModel):
   """``log p(z | x)`` up to a constant, as a ``log_prob(z, *args)`` for
-  :func:`coopjax.langevin.langevin`."""
+  :func:`coopjax.samplers.langevin.langevin`."""
 
   def log_prob(z, params, x, mask):
     return (prior_log_prob(model, params.get('prior'), z) -
@@ -116,7 +116,7 @@ def _posterior_log_prob(model: LatentFlowModel):
   return log_prob
 
 
-def infer(model: LatentFlowModel, params: Dict[str, Params], x: jax.Array,
+def refine(model: LatentFlowModel, params: Dict[str, Params], x: jax.Array,
           keys: jax.Array, mask: Optional[jax.Array] = None,
           n_steps: Optional[int] = None, noise_scale: float = 1.0,
           z0: Optional[jax.Array] = None
@@ -147,64 +147,6 @@ def infer(model: LatentFlowModel, params: Dict[str, Params], x: jax.Array,
       step_size=model.step_size, noise_scale=noise_scale,
       args=(params, x, m))
 
-
-def generator_loss(model: LatentFlowModel, gen_params: Params, z: jax.Array,
-                   x: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
-  """``mean_B ||m * (x - g(z))||^2 / (2 sigma^2)`` (minimised)."""
-  return jnp.mean(squared_error(model, gen_params, z, x, mask)) / (
-      2.0 * model.sigma ** 2)
-
-
-def prior_loss(model: LatentFlowModel, prior_params: Params,
-               z: jax.Array) -> jax.Array:
-  """``-mean_B log p_alpha(z)`` (minimised; constant for the Gaussian prior)."""
-  return -jnp.mean(prior_log_prob(model, prior_params, z))
-
-
-def observed(x: jax.Array) -> Tuple[jax.Array, jax.Array]:
-  """``(x with NaNs zeroed, mask)``: NaN pixels are the unobserved ones."""
-  mask = jnp.isfinite(x)
-  return jnp.where(mask, x, 0.0), mask
-
-
-def loss_and_grads(model: LatentFlowModel, params: Dict[str, Params],
-                   stats: Dict[str, Params], batch: Any, keys: jax.Array):
-  """One learning step's gradients on a (per-device) batch.
-
-  Infers ``z_K`` by ``model.n_steps`` posterior Langevin steps, then takes the
-  gradients of :func:`generator_loss` and :func:`prior_loss` at ``sg(z_K)``.
-
-  Args:
-    model: the model.
-    params: ``{'gen': ..., ['prior': ...]}``.
-    stats: unused (no statistics); returned unchanged.
-    batch: ``{'x': [B, H, W, C]}``; NaN pixels are unobserved.
-    keys: ``[B]`` per-example keys.
-
-  Returns:
-    ``(grads, stats, metrics)``; gradients of per-device means.
-  """
-  x, mask = observed(batch['x'])
-  z, info = infer(model, params, x, keys, mask)
-  z = jax.lax.stop_gradient(z)
-  grads = {}
-  gen_loss, grads['gen'] = jax.value_and_grad(
-      lambda p: generator_loss(model, p, z, x, mask))(params['gen'])
-  n_obs = jnp.maximum(jnp.sum(mask), 1)
-  metrics = {
-      'gen_loss': gen_loss,
-      'mse': 2.0 * model.sigma ** 2 * gen_loss * x.shape[0] / n_obs,
-      'neg_log_prior': -jnp.mean(prior_log_prob(model, params.get('prior'),
-                                                z)),
-      'z_norm': jnp.mean(jnp.sqrt(jnp.sum(z ** 2, axis=-1))),
-      'chain_grad_norm': jnp.mean(info.grad_norm),
-  }
-  if model.prior is not None:
-    metrics['prior_loss'], grads['prior'] = jax.value_and_grad(
-        lambda p: prior_loss(model, p, z))(params['prior'])
-  return grads, stats, metrics
-
-
 def sample_prior(model: LatentFlowModel, prior_params: Params, key: jax.Array,
                  num: int, temperature: float = 1.0) -> jax.Array:
   """``[num, D]`` latents from the prior (``num`` static)."""
@@ -230,7 +172,7 @@ def reconstruct(model: LatentFlowModel, params: Dict[str, Params],
 
   With ``mask``, only the observed pixels inform ``z*``.
   """
-  z, _ = infer(model, params, x, keys, mask, n_steps, noise_scale=0.0)
+  z, _ = refine(model, params, x, keys, mask, n_steps, noise_scale=0.0)
   return model.generator.apply({'params': params['gen']}, z), z
 
 

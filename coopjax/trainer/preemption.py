@@ -15,7 +15,7 @@ import sys
 import threading
 from typing import Dict, Optional
 
-from coopjax import distributed
+from coopjax.trainer import distributed
 
 # sysexits.h EX_TEMPFAIL: stopped early, resumable; launch scripts relaunch on it.
 EXIT_PREEMPTED = 75

@@ -1,0 +1,107 @@
+"""The two CDRL losses and their gradients for one (per-device) batch."""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from coopjax.cdrl import conditioning
+from coopjax.cdrl.model import (CDRLModel, Params, bcast, level_energy, noisy,
+                                sq_norm)
+from coopjax.cdrl.sampling import propose, refine
+from coopjax.rng import per_example_normal, split_each
+
+def training_pairs(model: CDRLModel, x: jax.Array, keys: jax.Array):
+  """Levels, noisy pairs and the positive samples for a data batch.
+
+  Returns:
+    ``(t, x_t, y_data)``: ``t`` ``[B]`` uniform in 1..T; ``x_t`` and
+    ``x_{t-1}`` share one noise draw (variance reduction); ``y_data =
+    scale_t x_{t-1}``.
+  """
+  k_t, k_eps = split_each(keys, 2)
+  t = jax.vmap(lambda k: jax.random.randint(k, (), 1, model.num_levels + 1))(k_t)
+  eps = per_example_normal(k_eps, x.shape[1:], x.dtype)
+  y_data = bcast(model.consts.y_scale[t], x) * noisy(model, x, t - 1, eps)
+  return t, noisy(model, x, t, eps), y_data
+
+
+def _unpack(batch):
+  if isinstance(batch, dict):
+    return batch['x'], batch.get('label')
+  return batch, None
+
+
+def loss_and_grads(model: CDRLModel, params: Dict[str, Params],
+                   stats: Dict[str, Params], batch: Any, keys: jax.Array):
+  """Both CDRL losses and their gradients on one (per-device) batch.
+
+  EBM: ``mean w_t [f(sg(y_K)) - f(y_data)]``; initializer: ``mean ||sg(y_K) -
+  y_0||^2`` through the very proposal the chain started from. The chain runs on
+  the current EBM; spectral-norm statistics are updated once, in the EBM loss.
+  For a class-conditional model (``model.num_classes > 0``) labels are dropped
+  to null with probability ``model.label_drop``.
+
+  Args:
+    model: the model.
+    params: ``{'ebm': ..., 'init': ...}`` (no ``'init'`` for DRL).
+    stats: ``{'ebm': batch_stats}``.
+    batch: ``[B, ...]`` data, or ``{'x': [B, ...], 'label': [B] or [B, n]}``.
+    keys: ``[B]`` per-example keys.
+
+  Returns:
+    ``(grads, new_stats, metrics)``; gradients are of per-device means.
+  """
+  x, label = _unpack(batch)
+  k_pair, k_init, k_chain, k_label, k_drop = split_each(keys, 5)
+  t, x_t, y_data = training_pairs(model, x, k_pair)
+  cond = None
+  if model.num_classes and label is not None:
+    label = conditioning.training_labels(label, k_label, model.label_drop)
+    cond = conditioning.conditional(label)
+  else:
+    label = None
+  ebm_vars = {'params': params['ebm'], 'batch_stats': stats['ebm']}
+  batch_size = x.shape[0]
+  grads, metrics = {}, {}
+  if model.initializer is None:
+    y0 = x_t
+  else:
+    drop = k_drop if _has_dropout(model.initializer) else None
+    y0, init_vjp = jax.vjp(
+        lambda p: propose(model, p, x_t, t, k_init, cond, drop),
+        params['init'])
+  y_k, info = refine(model, ebm_vars, jax.lax.stop_gradient(y0), x_t, t,
+                     k_chain, cond=cond)
+  y_k = jax.lax.stop_gradient(y_k)
+  weight = model.consts.loss_weight[t]
+  both_labels = None if label is None else jnp.concatenate([label, label])
+
+  def ebm_loss(p):
+    f, updates = model.ebm.apply(
+        {'params': p, 'batch_stats': stats['ebm']},
+        jnp.concatenate([y_data, y_k]), model.consts.logsnr[:-1],
+        jnp.concatenate([t, t]) - 1, True, both_labels, method=level_energy,
+        mutable=['batch_stats'])
+    f_pos, f_neg = f[:batch_size], f[batch_size:]
+    loss = jnp.mean(weight * (f_neg - f_pos))
+    return loss, (updates['batch_stats'], f_pos, f_neg)
+
+  (loss, (new_stats, f_pos, f_neg)), grads['ebm'] = jax.value_and_grad(
+      ebm_loss, has_aux=True)(params['ebm'])
+  metrics.update(ebm_loss=loss, f_data=jnp.mean(f_pos),
+                 f_sample=jnp.mean(f_neg),
+                 chain_grad_norm=jnp.mean(info.grad_norm))
+  if model.initializer is not None:
+    diff = y0 - y_k
+    metrics['init_loss'] = jnp.mean(sq_norm(diff))
+    grads['init'], = init_vjp(2.0 * diff / batch_size)
+  metrics['refine_dist'] = jnp.mean(jnp.sqrt(sq_norm(y_k - y0)))
+  return grads, {'ebm': new_stats}, metrics
+
+
+def _has_dropout(module: nn.Module) -> bool:
+  return float(getattr(module, 'dropout', 0.0) or 0.0) > 0.0
