@@ -105,16 +105,14 @@ class CDRLAlgorithm:
     Compiled once per ``(num, n_steps)`` and reused.
     """
 
-    def make():
-      def run(state, key):
-        x, trace = sample(self.model, self.ebm_vars(state),
-                          state.ema.get('init'), key, num, self.example_shape,
-                          n_steps, cond=self.default_condition(num))
-        return x, {'levels': jnp.swapaxes(trace.levels, 0, 1),
-                   'proposals': jnp.swapaxes(trace.proposals, 0, 1)}
-      return run
+    def run(state, key):
+      x, trace = sample(self.model, self.ebm_vars(state),
+                        state.ema.get('init'), key, num, self.example_shape,
+                        n_steps, cond=self.default_condition(num))
+      return x, {'levels': jnp.swapaxes(trace.levels, 0, 1),
+                 'proposals': jnp.swapaxes(trace.proposals, 0, 1)}
 
-    return self.jit(('sample', num, n_steps), make)
+    return self.jit(('sample', num, n_steps), run)
 
   def _all_levels_log_density(self, state, x):
     levels = jnp.arange(self.model.num_levels, 0, -1)
@@ -125,7 +123,7 @@ class CDRLAlgorithm:
   def level_log_densities(self, state: ts.TrainState,
                           points: np.ndarray) -> np.ndarray:
     """``[T, P]`` log-densities of every level's EBM at ``points`` (EMA), level T first."""
-    fn = self.jit('level_log_densities', lambda: self._all_levels_log_density)
+    fn = self.jit('level_log_densities', self._all_levels_log_density)
     return np.asarray(fn(state, jnp.asarray(points, jnp.float32)))
 
   def report(self, state, dataset, samples: np.ndarray, aux: Dict[str, Any],

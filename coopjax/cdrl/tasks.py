@@ -40,15 +40,13 @@ def _sample_fn(algo, num: int, n_steps=None, with_cond=False,
                with_inpaint=False):
   """A jitted ``(state, key, cond, inpaint) -> x`` (cached on the algorithm)."""
 
-  def make():
-    def run(state, key, cond, inpaint):
-      x, _ = sample(algo.model, algo.ebm_vars(state), state.ema.get('init'),
-                    key, num, algo.example_shape, n_steps, cond=cond,
-                    inpaint=inpaint)
-      return x
-    return run
+  def run(state, key, cond, inpaint):
+    x, _ = sample(algo.model, algo.ebm_vars(state), state.ema.get('init'),
+                  key, num, algo.example_shape, n_steps, cond=cond,
+                  inpaint=inpaint)
+    return x
 
-  return algo.jit(('task_sample', num, n_steps, with_cond, with_inpaint), make)
+  return algo.jit(('task_sample', num, n_steps, with_cond, with_inpaint), run)
 
 
 def _need_classes(algo, what: str) -> None:
@@ -111,7 +109,7 @@ def inpaint(algo, state, dataset, prefix: str) -> Dict[str, float]:
 
 
 def _ood_score_fn(algo):
-  return algo.jit('ood_score', lambda: lambda state, x: ood_score(
+  return algo.jit('ood_score', lambda state, x: ood_score(
       algo.model, algo.ebm_vars(state), x))
 
 

@@ -153,13 +153,11 @@ class CoopFlowAlgorithm:
   def sampler(self, num: int, n_steps: Optional[int] = None):
     """A jitted ``sample(state, key) -> (x_K, {'proposal': x_0})`` (EMA params)."""
 
-    def make():
-      def run(state, key):
-        x, x0 = sample(self.model, state.ema, key, num, n_steps)
-        return x, {'proposal': x0}
-      return run
+    def run(state, key):
+      x, x0 = sample(self.model, state.ema, key, num, n_steps)
+      return x, {'proposal': x0}
 
-    return self.jit(('sample', num, n_steps), make)
+    return self.jit(('sample', num, n_steps), run)
 
   def _grid_log_densities(self, state, points):
     params = state.ema
@@ -188,7 +186,7 @@ class CoopFlowAlgorithm:
     EBM's, normalised over ``grid``), ``density_flow``, ``grid``; a PNG with
     the flow and the EBM side by side; TV figures."""
     grid = metrics.fine_grid(dataset, self.config.sample.grid_k)
-    densities = self.jit('grid_log_densities', lambda: self._grid_log_densities)
+    densities = self.jit('grid_log_densities', self._grid_log_densities)
     logd = np.asarray(densities(state, jnp.asarray(grid.reshape(-1, 2))))
     logd = logd.reshape((2,) + grid.shape[:2])
     dens = [metrics.grid_probs(l, l.shape[0]) for l in logd]

@@ -44,7 +44,7 @@ def _reconstruct_fn(algo, with_mask: bool):
                           lr=float(cfg.recon_lr),
                           mask=mask if with_mask else None)
 
-  return algo.jit(('reconstruct', with_mask), lambda: run)
+  return algo.jit(('reconstruct', with_mask), run)
 
 
 def _fit(algo, state, target, salt: int, mask=None):
@@ -61,7 +61,7 @@ def _start(algo, state, num: int, salt: int) -> np.ndarray:
   """The revised samples of the initial latents ``_fit`` starts from."""
   k_z, k_chain = _keys(algo, state, salt)
   z0 = jax.random.normal(k_z, (num, algo.model.latent_dim))
-  fn = algo.jit('generate', lambda: lambda p, z, k: generate(algo.model, p, z, k))
+  fn = algo.jit('generate', lambda p, z, k: generate(algo.model, p, z, k))
   return np.asarray(fn(state.ema, z0, k_chain))
 
 
@@ -101,7 +101,7 @@ def interpolate(algo, state, dataset, prefix: str) -> Dict[str, float]:
   test = dataset.test_batch(2 * pairs)['x']
   x_a, x_b = test[:pairs], test[pairs:2 * pairs]
   points = int(cfg.interp_points)
-  fn = algo.jit(('interpolate', points), lambda: lambda p, a, b, key=None: (
+  fn = algo.jit(('interpolate', points), lambda p, a, b, key=None: (
       interpolate_fn(algo.model, p, a, b, points, key)))
   flow_path = np.asarray(fn(state.ema, x_a, x_b))
   revised = np.asarray(fn(state.ema, x_a, x_b, key=_keys(algo, state, 13)[1]))

@@ -3,7 +3,7 @@
 ``DenseFlow`` stacks ``num_steps`` steps of ActNorm -> invertible linear
 (orthogonal-initialised, LU-parameterised) -> affine coupling with an MLP of
 width ``hidden`` and scale ``sigmoid(h + 2)``: the flow prior of the latent
-flow-prior generator (ALGORITHMS.md section 3), also the proposal of the 2-D
+flow-prior generator (docs/algorithms.md, section 4), also the proposal of the 2-D
 CoopFlow experiments. The base distribution is ``N(0, I)``.
 
 Usage (all methods are pure functions of the variables)::

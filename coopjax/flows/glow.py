@@ -1,6 +1,6 @@
 """A multi-scale Glow/RealNVP flow for images, the proposal of CoopFlow.
 
-Architecture (ALGORITHMS.md section 2): optional logit transform, then
+Architecture (a lighter stand-in for the authors' Flow++; docs/algorithms.md): optional logit transform, then
 ``num_scales`` levels, each a squeeze (space-to-depth 2x2) followed by
 ``steps_per_scale`` steps of ActNorm -> invertible 1x1 conv (LU) -> affine
 coupling (conv net of width ``hidden``, zero-initialised last conv, scale

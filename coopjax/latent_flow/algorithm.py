@@ -92,13 +92,11 @@ class LatentFlowAlgorithm:
     del n_steps
     temperature = float(self.config.sample.get('temperature', 1.0))
 
-    def make():
-      def run(state, key):
-        x, z = generate(self.model, state.ema, key, num, temperature)
-        return x, {'z': z}
-      return run
+    def run(state, key):
+      x, z = generate(self.model, state.ema, key, num, temperature)
+      return x, {'z': z}
 
-    return self.jit(('sample', num, temperature), make)
+    return self.jit(('sample', num, temperature), run)
 
   def report(self, state, dataset, samples: np.ndarray, aux: Dict[str, Any],
              path_prefix: str) -> Dict[str, float]:

@@ -40,7 +40,7 @@ from coopjax.trainer.tasks import (bind, map_in_chunks, save_side_by_side,
 def _recon_fn(algo, state):
   """``(x, mask, keys) -> g(z*)`` with ``config.task.recon_steps`` steps."""
   steps = int(algo.config.task.recon_steps)
-  fn = algo.jit(('recon', steps), lambda: lambda s, x, m, k: reconstruct_fn(
+  fn = algo.jit(('recon', steps), lambda s, x, m, k: reconstruct_fn(
       algo.model, s.ema, x, k, steps, m)[0])
   return functools.partial(fn, state)
 
@@ -55,7 +55,7 @@ def generate(algo, state, dataset, prefix: str) -> Dict[str, float]:
   cfg, out = algo.config.task, {}
   num = int(algo.config.sample.num)
   for t in cfg.temperatures:
-    fn = algo.jit(('generate', num, float(t)), lambda t=t: lambda s, k: (
+    fn = algo.jit(('generate', num, float(t)), lambda s, k, t=t: (
         generate_fn(algo.model, s.ema, k, num, float(t))[0]))
     x = np.asarray(fn(state, task_key(algo, state, 1)))
     np.savez(f'{prefix}_T{t:g}.npz', x=x)
@@ -93,7 +93,7 @@ def anomaly(algo, state, dataset, prefix: str) -> Dict[str, float]:
   test = dataset.test_batch(len(dataset.test_images))
   x, anomalous = test['x'], test['label'] == holdout
   steps = int(cfg.recon_steps)
-  fn = algo.jit(('anomaly', steps), lambda: lambda s, x, k: anomaly_terms(
+  fn = algo.jit(('anomaly', steps), lambda s, x, k: anomaly_terms(
       algo.model, s.ema, x, k, steps))
   err, nlp = map_in_chunks(functools.partial(fn, state), task_key(algo, state, 3),
                         cfg.chunk, x)

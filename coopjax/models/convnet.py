@@ -4,9 +4,9 @@
 ``f_theta(x)`` (higher = more likely): a 3x3 conv to ``width`` channels, then
 one stage per entry of ``mults`` (``blocks_per_res`` residual blocks of
 ``width * mult`` channels, 2x2 average pooling between stages), swish, a sum
-over space and a linear head. No spectral norm, no normalisation layers
-(ALGORITHMS.md section 2: "conv net 128 ch, swish, residual blocks with
-avg-pool").
+over space and a linear head. No spectral norm, no normalisation layers.
+It is smaller than the authors' EBM; the differences are listed in
+docs/algorithms.md (section 5.2).
 """
 
 from typing import Optional, Sequence

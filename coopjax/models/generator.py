@@ -1,6 +1,6 @@
 """Top-down convolutional generator ``x = g(z)`` (DCGAN-style, tanh output).
 
-The generator of the latent flow-prior model (ALGORITHMS.md section 3): a
+The generator of the latent flow-prior model (docs/algorithms.md, section 4): a
 dense layer maps the latent ``z`` ``[B, D]`` to a ``base x base`` feature map
 with ``width * 2^(num_up - 1)`` channels; ``num_up`` stride-2 transposed
 convolutions (kernel 4) double the resolution and halve the channels, with

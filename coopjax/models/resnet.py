@@ -1,11 +1,12 @@
 """The CDRL image EBM: a spectrally normalised ResNet ``f_theta(x, logsnr[, c])``.
 
-Architecture (ALGORITHMS.md, "Architectures"): conv 3x3 to ``width``
+Architecture (docs/algorithms.md, section 2.10): conv 3x3 to ``width``
 channels; one stage per entry of ``mults`` with ``blocks_per_res`` residual
 blocks of ``width * mult`` channels, 2x2 average pooling between stages;
 block = lrelu, conv3x3, + Dense(lrelu(temb)), lrelu, conv3x3 times a learnable
 per-channel scale, + shortcut; head: ReLU, sum over space, dot with a
-projection of the embedding. Spectral norm on every conv and dense.
+projection of the embedding. Spectral norm on every conv and dense. Where
+this departs from the authors' EBM (tracked): docs/algorithms.md, 5.1.
 
 Like :class:`coopjax.models.mlp.MLPEnergy` the forward pass is split so that
 samplers compute the noise-level part once per level:

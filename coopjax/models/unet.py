@@ -1,12 +1,14 @@
 """The CDRL initializer: a DDPM-style U-Net ``g_phi(x_t, logsnr_t[, c])``.
 
-ALGORITHMS.md, "Initializer": the U-Net predicts the scaled ``y = sqrt(as_t)
+As in the paper (docs/algorithms.md, section 2.4), the U-Net predicts the scaled ``y = sqrt(as_t)
 x_{t-1}`` directly as ``x_t + out`` with a zero-initialised last layer, so
 training starts from ``g = x_t``. Residual blocks with GroupNorm and SiLU, the
 embedding scaling and shifting the second GroupNorm, dropout before the second
 conv; self-attention
 at the resolutions in ``attn_resolutions``; strided-conv downsampling and
-nearest-neighbour + conv upsampling; skip connections concatenated.
+nearest-neighbour + conv upsampling (the authors resample with
+time-conditioned residual blocks: a tracked departure, docs/algorithms.md 5.1);
+skip connections concatenated.
 """
 
 from typing import Any, Optional, Sequence

@@ -30,16 +30,18 @@ SHOWN = 16
 class JitCache:
   """Jitted functions of one algorithm, compiled once per signature.
 
-  ``cache(sig, make)`` returns ``jax.jit(make())`` built the first time
-  ``sig`` (any hashable: sample count, step count, flags) is asked for.
+  ``cache(sig, fn)`` returns ``jax.jit(fn)`` for the ``fn`` given the first
+  time ``sig`` (any hashable naming everything ``fn`` closes over: sample
+  count, step count, flags) is asked for; later calls with the same ``sig``
+  return that compiled function and ignore their ``fn``.
   """
 
   def __init__(self):
     self._fns: Dict[Hashable, Callable] = {}
 
-  def __call__(self, sig: Hashable, make: Callable[[], Callable]) -> Callable:
+  def __call__(self, sig: Hashable, fn: Callable) -> Callable:
     if sig not in self._fns:
-      self._fns[sig] = jax.jit(make())
+      self._fns[sig] = jax.jit(fn)
     return self._fns[sig]
 
 
