@@ -47,7 +47,11 @@ def load(data_config, seed: int, process_index: int = 0,
   kind = kind_of(data_config.get("name", None), data_config.get("kind", ""))
   if kind == "points":
     return load_points(data_config, seed)
-  dataset = images.load_images(data_config, process_index, process_count)
+  if data_config.name in images.TFDS:
+    from coopjax.data import tfds_source  # pylint: disable=g-import-not-at-top
+    dataset = tfds_source.load(data_config, process_index, process_count)
+  else:
+    dataset = images.load_embedded(data_config)
   return images.with_missing_pixels(
       dataset, float(data_config.get("missing_fraction", 0.0)))
 

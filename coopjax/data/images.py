@@ -21,7 +21,8 @@ Sources (``config.data.name``):
   ``fashion_mnist``, ``downsampled_imagenet/32x32``, ``imagenet_resized/32x32``):
   read offline from ``data.tfds_dir``; each process reads only its own shard
   (``tfds.split_for_jax_process``) and draws its share of each batch from it.
-  TensorFlow is imported only here, and only when such a dataset is loaded.
+  They are read by :mod:`coopjax.data.tfds_source`, which alone imports
+  TensorFlow, and only when such a dataset is loaded.
 """
 
 from __future__ import annotations
@@ -228,18 +229,14 @@ def load_array(cfg) -> ImageDataset:
                       flip=bool(cfg.get('random_flip', False)))
 
 
-def load_images(cfg, process_index: int = 0,
-                process_count: int = 1) -> ImageDataset:
-  """The image set named by ``cfg.name`` (a ``config.data`` ConfigDict)."""
-  name = cfg.get('name', None)
-  if name == 'digits':
+def load_embedded(cfg) -> ImageDataset:
+  """The embedded image set named by ``cfg.name`` (``'digits'`` or
+  ``'array'``; TensorFlow Datasets are read by :mod:`coopjax.data.tfds_source`)."""
+  if cfg.name == 'digits':
     return load_digits(cfg)
-  if name == 'array':
+  if cfg.name == 'array':
     return load_array(cfg)
-  if name in TFDS:
-    from coopjax.data import tfds_source  # pylint: disable=g-import-not-at-top
-    return tfds_source.load(cfg, process_index, process_count)
-  raise ValueError(f'Unknown image dataset {name!r}; known: '
+  raise ValueError(f'Unknown image dataset {cfg.name!r}; known: '
                    f'{", ".join(known_datasets())}.')
 
 
