@@ -74,6 +74,11 @@ def fresh_state(config, dataset, mesh=None, init_examples: int = 2):
   return algo, mesh, state
 
 
+def sampler_for(algo, mesh, num: int):
+  """The algorithm's jitted sampler of ``num`` samples split over ``mesh``."""
+  return jax.jit(parallel.shard_sampler(algo.sampler, num, mesh))
+
+
 class Stepper:
   """Calls the data-parallel train step on one fixed batch, keeping the state.
 

@@ -18,7 +18,7 @@ import sys
 
 import jax
 
-from common import Stepper, compile_and_time, dataset_for, fresh_state, load_config, timed  # pylint: disable=g-bad-import-order
+from common import Stepper, compile_and_time, dataset_for, fresh_state, load_config, sampler_for, timed  # pylint: disable=g-bad-import-order
 
 PAPER_SECONDS_100 = 2.5  # CoopFlow paper, 100 CIFAR-10 samples, A6000, K=30
 
@@ -43,9 +43,9 @@ def main():
   size = config.data.image_size
   dataset = dataset_for(config, batch_size, prefer_random=True)
   algo, mesh, state = fresh_state(config, dataset, init_examples=batch_size)
-  sampler = algo.sampler(args.num)
+  sampler = sampler_for(algo, mesh, args.num)
   compile_s, times = compile_and_time(
-      lambda i: sampler(state, jax.random.key(i)), args.repeats)
+      lambda i: sampler(state, jax.random.key(i), 0), args.repeats)
   best = min(times)
   one_step = Stepper(config, algo, mesh, state,
                      dataset.batch(0, batch_size, 0))

@@ -17,7 +17,7 @@ import sys
 
 import jax
 
-from common import compile_and_time, dataset_for, fresh_state, load_config  # pylint: disable=g-bad-import-order
+from common import compile_and_time, dataset_for, fresh_state, load_config, sampler_for  # pylint: disable=g-bad-import-order
 
 PAPER_SECONDS_100 = 12.2  # CDRL paper, 100 CIFAR-10 samples on an A6000
 
@@ -35,10 +35,10 @@ def main():
   if args.dtype:
     config.model.dtype = args.dtype
   dataset = dataset_for(config, 4, prefer_random=True)
-  algo, _, state = fresh_state(config, dataset)
-  sampler = algo.sampler(args.num)
+  algo, mesh, state = fresh_state(config, dataset)
+  sampler = sampler_for(algo, mesh, args.num)
   compile_s, times = compile_and_time(
-      lambda i: sampler(state, jax.random.key(i)), args.repeats)
+      lambda i: sampler(state, jax.random.key(i), 0), args.repeats)
   best = min(times)
   model = algo.model
   evals = args.num * model.num_levels * model.n_steps

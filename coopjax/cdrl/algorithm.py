@@ -99,20 +99,22 @@ class CDRLAlgorithm:
     return conditioning.guided(labels, self.config.sample.get('guidance', 0.0))
 
   def sampler(self, num: int, n_steps: Optional[int] = None):
-    """A jitted ``sample(state, key) -> (x, aux)`` using the EMA params.
+    """``sample(state, key, start) -> (x, aux)`` with the EMA params.
 
-    ``aux`` holds ``levels`` and ``proposals``, ``[num, T, ...]`` each.
-    Compiled once per ``(num, n_steps)`` and reused.
+    Draws samples ``start .. start + num - 1`` of the sequence ``key``
+    defines (sample ``i`` depends only on ``key`` and ``i``); ``aux`` holds
+    ``levels`` and ``proposals``, ``[num, T, ...]`` each.
     """
 
-    def run(state, key):
+    def run(state, key, start):
       x, trace = sample(self.model, self.ebm_vars(state),
                         state.ema.get('init'), key, num, self.example_shape,
-                        n_steps, cond=self.default_condition(num))
+                        n_steps, start=start,
+                        cond=self.default_condition(num, start))
       return x, {'levels': jnp.swapaxes(trace.levels, 0, 1),
                  'proposals': jnp.swapaxes(trace.proposals, 0, 1)}
 
-    return self.jit(('sample', num, n_steps), run)
+    return run
 
   def _all_levels_log_density(self, state, x):
     levels = jnp.arange(self.model.num_levels, 0, -1)

@@ -151,13 +151,15 @@ class CoopFlowAlgorithm:
                           pretrain_flow=pretrain)
 
   def sampler(self, num: int, n_steps: Optional[int] = None):
-    """A jitted ``sample(state, key) -> (x_K, {'proposal': x_0})`` (EMA params)."""
+    """``sample(state, key, start) -> (x_K, {'proposal': x_0})`` (EMA
+    params): samples ``start .. start + num - 1`` of the sequence ``key``
+    defines."""
 
-    def run(state, key):
-      x, x0 = sample(self.model, state.ema, key, num, n_steps)
+    def run(state, key, start):
+      x, x0 = sample(self.model, state.ema, key, num, n_steps, start=start)
       return x, {'proposal': x0}
 
-    return self.jit(('sample', num, n_steps), run)
+    return run
 
   def _grid_log_densities(self, state, points):
     params = state.ema

@@ -34,6 +34,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from coopjax.rng import example_keys, per_example_normal, split_each
 from coopjax.samplers.langevin import LangevinInfo, langevin
 
 Params = Any
@@ -152,14 +153,19 @@ def refine(model: CoopFlowModel, ebm_params: Params, x0: jax.Array,
 
 def sample(model: CoopFlowModel, params: Dict[str, Params], key: jax.Array,
            num: int, n_steps: Optional[int] = None,
-           temperature: float = 1.0) -> Tuple[jax.Array, jax.Array]:
+           temperature: float = 1.0, start: Any = 0
+           ) -> Tuple[jax.Array, jax.Array]:
   """Draws ``num`` samples: flow proposal then the Langevin revision.
+
+  Sample ``i`` draws its latent and its chain's noise from
+  ``fold_in(key, start + i)``, so samples do not depend on how many are
+  drawn at once or on which device.
 
   Returns:
     ``(x_K, x_0)``: the revised samples and the flow's proposals.
   """
-  k_z, k_chain = jax.random.split(key)
-  z = temperature * jax.random.normal(k_z, (num, model.latent_dim))
+  k_z, k_chain = split_each(example_keys(key, start, num), 2)
+  z = temperature * per_example_normal(k_z, (model.latent_dim,))
   x0 = propose(model, params['flow'], z)
   x_k, _ = refine(model, params['ebm'], x0, k_chain, n_steps)
   return x_k, x0

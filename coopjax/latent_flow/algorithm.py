@@ -84,7 +84,8 @@ class LatentFlowAlgorithm:
     return loss_and_grads(self.model, params, stats, batch, keys)
 
   def sampler(self, num: int, n_steps: Optional[int] = None):
-    """A jitted ``sample(state, key) -> (x, {'z': z})`` with the EMA params.
+    """``sample(state, key, start) -> (x, {'z': z})`` with the EMA params:
+    samples ``start .. start + num - 1`` of the sequence ``key`` defines.
 
     ``n_steps`` is unused (generation needs no Langevin); it is accepted for
     the trainer's interface.
@@ -92,11 +93,11 @@ class LatentFlowAlgorithm:
     del n_steps
     temperature = float(self.config.sample.get('temperature', 1.0))
 
-    def run(state, key):
-      x, z = generate(self.model, state.ema, key, num, temperature)
+    def run(state, key, start):
+      x, z = generate(self.model, state.ema, key, num, temperature, start)
       return x, {'z': z}
 
-    return self.jit(('sample', num, temperature), run)
+    return run
 
   def report(self, state, dataset, samples: np.ndarray, aux: Dict[str, Any],
              path_prefix: str) -> Dict[str, float]:

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 from coopjax.samplers import langevin as langevin_lib
 from coopjax.flows import normal_log_prob
-from coopjax.rng import per_example_normal, split_each
+from coopjax.rng import example_keys, per_example_normal, split_each
 
 Params = Any
 
@@ -148,19 +148,28 @@ def refine(model: LatentFlowModel, params: Dict[str, Params], x: jax.Array,
       args=(params, x, m))
 
 def sample_prior(model: LatentFlowModel, prior_params: Params, key: jax.Array,
-                 num: int, temperature: float = 1.0) -> jax.Array:
-  """``[num, D]`` latents from the prior (``num`` static)."""
+                 num: int, temperature: float = 1.0,
+                 start: Any = 0) -> jax.Array:
+  """``[num, D]`` latents from the prior (``num`` static).
+
+  Latent ``i`` is ``prior^{-1}(temperature * eps_i)`` with ``eps_i`` drawn
+  from ``fold_in(key, start + i)``: it does not depend on how many latents
+  are drawn at once or on which device.
+  """
+  eps = temperature * per_example_normal(example_keys(key, start, num),
+                                         (model.latent_dim,))
   if model.prior is None:
-    return temperature * jax.random.normal(key, (num, model.latent_dim))
-  return model.prior.apply({'params': prior_params}, key, num, temperature,
-                           method=model.prior.sample)
+    return eps
+  return model.prior.apply({'params': prior_params}, eps,
+                           method=model.prior.inverse)
 
 
 def generate(model: LatentFlowModel, params: Dict[str, Params],
-             key: jax.Array, num: int,
-             temperature: float = 1.0) -> Tuple[jax.Array, jax.Array]:
-  """``(x, z)``: ``z`` from the prior, ``x = g(z)`` (the mean image)."""
-  z = sample_prior(model, params.get('prior'), key, num, temperature)
+             key: jax.Array, num: int, temperature: float = 1.0,
+             start: Any = 0) -> Tuple[jax.Array, jax.Array]:
+  """``(x, z)``: ``z`` from the prior (:func:`sample_prior`), ``x = g(z)``
+  (the mean image)."""
+  z = sample_prior(model, params.get('prior'), key, num, temperature, start)
   return model.generator.apply({'params': params['gen']}, z), z
 
 

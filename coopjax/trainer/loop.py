@@ -67,13 +67,18 @@ def samples_dir(workdir: str) -> str:
   return path
 
 
-def _write_report(config, algo, dataset, state, workdir: str, num: int,
+def _write_report(config, algo, dataset, mesh, state, workdir: str, num: int,
                   n_steps, name: str) -> Dict[str, float]:
-  """Samples with the EMA parameters and writes ``samples/<name>.{npz,png}``."""
-  chunk = min(num, config.sample.get('chunk', 10000))
-  sampler = algo.sampler(chunk, n_steps)
+  """Samples with the EMA parameters and writes ``samples/<name>.{npz,png}``.
+
+  The samples are drawn in chunks of ``config.sample.chunk``, each split over
+  the mesh's devices; sample ``i`` depends only on the step's key and ``i``.
+  """
+  chunk = parallel.sample_chunk(num, config.sample.get('chunk', 10000), mesh)
+  sampler = algo.jit(('sharded_sampler', chunk, n_steps), parallel.shard_sampler(
+      lambda n: algo.sampler(n, n_steps), chunk, mesh))
   key = jax.random.fold_in(jax.random.key(config.seed), int(state.step) + 1)
-  x, aux = sample_in_chunks(sampler, state, key, num, chunk)
+  x, aux = sample_in_chunks(sampler, state, key, num, chunk, parallel.to_host)
   if jax.process_index() != 0:
     return {}
   prefix = os.path.join(samples_dir(workdir), name)
@@ -148,7 +153,7 @@ def train_and_evaluate(config, workdir: str,
         ckpt.save(done, state)
       if done % cfg.sample_every == 0 or done == total:
         writer.write(done, _write_report(
-            config, algo, dataset, state, workdir, config.sample.num,
+            config, algo, dataset, mesh, state, workdir, config.sample.num,
             config.sample.langevin_steps, f'step_{done}'))
       step = done
       if step < total and guard.should_stop():
@@ -163,13 +168,13 @@ def train_and_evaluate(config, workdir: str,
 
 
 def _restore_for_inference(config, workdir: str) -> Tuple[Any, ...]:
-  dataset, algo, _, ckpt, state = _setup(config, workdir,
-                                         allow_config_change=True)
+  dataset, algo, mesh, ckpt, state = _setup(config, workdir,
+                                            allow_config_change=True)
   if ckpt.latest_step() is None:
     raise FileNotFoundError(
         f'No checkpoint in {ckpt.directory}; train first with '
         f'--mode=train --workdir={workdir}.')
-  return dataset, algo, state
+  return dataset, algo, mesh, state
 
 
 def sample(config, workdir: str) -> Dict[str, float]:
@@ -178,8 +183,8 @@ def sample(config, workdir: str) -> Dict[str, float]:
   Uses ``config.sample.langevin_steps`` per level and writes
   ``samples/sample_<step>.{npz,png}``.
   """
-  dataset, algo, state = _restore_for_inference(config, workdir)
-  return _write_report(config, algo, dataset, state, workdir,
+  dataset, algo, mesh, state = _restore_for_inference(config, workdir)
+  return _write_report(config, algo, dataset, mesh, state, workdir,
                        config.sample.num, config.sample.langevin_steps,
                        f'sample_{int(state.step)}')
 
@@ -202,8 +207,8 @@ def evaluate(config, workdir: str) -> Dict[str, float]:
   ``config.eval.num_samples`` samples and the true density, and the same
   distance for the learned density on a grid.
   """
-  dataset, algo, state = _restore_for_inference(config, workdir)
-  result = _write_report(config, algo, dataset, state, workdir,
+  dataset, algo, mesh, state = _restore_for_inference(config, workdir)
+  result = _write_report(config, algo, dataset, mesh, state, workdir,
                          config.eval.num_samples, config.sample.langevin_steps,
                          f'eval_{int(state.step)}')
   return _write_result(workdir, 'eval', {'step': int(state.step), **result})
@@ -212,7 +217,7 @@ def evaluate(config, workdir: str) -> Dict[str, float]:
 def run_task(config, workdir: str, mode: str) -> Dict[str, float]:
   """Runs the algorithm's task ``mode`` (e.g. ``inpaint``) on the latest
   checkpoint; writes ``samples/<mode>_<step>.*`` and ``<mode>.json``."""
-  dataset, algo, state = _restore_for_inference(config, workdir)
+  dataset, algo, _, state = _restore_for_inference(config, workdir)
   tasks = algo.tasks
   if mode not in tasks:
     raise ValueError(f'--mode={mode} is not a task of {config.algorithm}; '

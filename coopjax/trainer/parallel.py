@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from coopjax.trainer import state as ts
@@ -106,6 +107,59 @@ def make_train_step(grads_fn: GradsFn,
   sharded = jax.shard_map(per_device, mesh=mesh,
                           in_specs=(P(), P(DATA), P()), out_specs=(P(), P()))
   return jax.jit(sharded, donate_argnums=0)
+
+
+def shard_sampler(make_sampler: Callable[[int], Callable], num: int,
+                  mesh: Mesh) -> Callable:
+  """A sampler of ``num`` samples whose sample axis is split over the mesh.
+
+  Args:
+    make_sampler: ``make_sampler(n) -> fn(state, key, start) -> (x, aux)``
+      drawing samples ``start .. start + n - 1`` (sample ``i`` a function of
+      ``key`` and ``i`` only), e.g. an algorithm's ``sampler``.
+    num: samples per call; a multiple of the mesh's device count.
+    mesh: the mesh; its ``'data'`` axis splits the samples.
+
+  Returns:
+    ``fn(state, key, start) -> (x, aux)`` (not jitted) for the replicated
+    ``state``: each device draws only its ``num / n`` samples, and every
+    output is sharded over ``'data'`` on its leading (sample) axis. The
+    samples equal those of one device drawing all ``num``.
+
+  Raises:
+    ValueError: ``num`` is not a multiple of the device count.
+  """
+  n = mesh.devices.size
+  if n == 1:
+    return make_sampler(num)
+  if num % n:
+    raise ValueError(f'{num} samples per call cannot be split over the {n} '
+                     f'devices of the mesh; use a multiple of {n} (e.g. '
+                     f'config.sample.chunk={-(-num // n) * n}).')
+  local = num // n
+  per_device = make_sampler(local)
+
+  def run(state, key, start):
+    offset = start + jax.lax.axis_index(DATA) * local
+    return per_device(state, key, offset)
+
+  return jax.shard_map(run, mesh=mesh, in_specs=(P(), P(), P()),
+                       out_specs=P(DATA))
+
+
+def sample_chunk(num: int, chunk: int, mesh: Mesh) -> int:
+  """Samples per sampler call: ``min(num, chunk)`` rounded up to a multiple
+  of the device count, so that every device draws an equal share."""
+  n = mesh.devices.size
+  return -(-min(num, chunk) // n) * n
+
+
+def to_host(tree: Any) -> Any:
+  """A pytree of (possibly sharded, multi-host) arrays as numpy on every
+  process."""
+  if jax.process_count() > 1:
+    return multihost_utils.process_allgather(tree, tiled=True)
+  return jax.device_get(tree)
 
 
 def put_replicated(tree: Any, mesh: Mesh) -> Any:

@@ -16,8 +16,8 @@ import optax
 
 Params = Any
 Metrics = Dict[str, jax.Array]
-# (state, key) -> (x, aux): ``x`` [num, ...] samples, ``aux`` a dict of
-# arrays indexed by sample first.
+# (state, key, start) -> (x, aux): ``x`` [num, ...] samples number start ..
+# start + num - 1, ``aux`` a dict of arrays indexed by sample first.
 Sampler = Callable[[Any, jax.Array], Tuple[jax.Array, Dict[str, jax.Array]]]
 # (state, dataset, path_prefix) -> {figure: value}
 Task = Callable[[Any, Any, str], Dict[str, float]]
@@ -30,10 +30,13 @@ class Algorithm(Protocol):
     config: the run's ConfigDict.
     optimizers: one optax transformation per network, by the name its
       parameters have in ``params`` (e.g. ``{'ebm': ..., 'init': ...}``).
+    jit: the algorithm's compiled functions by signature
+      (:class:`coopjax.trainer.tasks.JitCache`), shared with the trainer.
   """
 
   config: Any
   optimizers: Mapping[str, optax.GradientTransformation]
+  jit: Any
 
   def init_variables(self, key: jax.Array,
                      batch: Dict[str, np.ndarray]) -> Tuple[Params, Params]:
@@ -52,8 +55,12 @@ class Algorithm(Protocol):
     """
 
   def sampler(self, num: int, n_steps: Any = None) -> Sampler:
-    """A jitted sampler of ``num`` samples using the EMA parameters;
-    ``n_steps`` overrides the model's Langevin steps where it has any."""
+    """``fn(state, key, start) -> (x, aux)`` drawing samples ``start ..
+    start + num - 1`` with the EMA parameters, sample ``i`` a function of
+    ``key`` and ``i`` only (so the trainer can split the samples over devices
+    and chunks, :func:`coopjax.trainer.parallel.shard_sampler`); pure and not
+    jitted. ``n_steps`` overrides the model's Langevin steps where it has
+    any."""
 
   def report(self, state: Any, dataset: Any, samples: np.ndarray,
              aux: Dict[str, np.ndarray], path_prefix: str) -> Dict[str, float]:

@@ -57,16 +57,19 @@ def task_key(algo, state, salt: int) -> jax.Array:
 
 
 def sample_in_chunks(sampler_fn: Callable, state: Any, key: jax.Array,
-                     total: int, chunk: int):
-  """Runs a ``(state, key) -> (x, aux)`` sampler of ``chunk`` samples until
-  ``total`` are drawn (chunk ``i`` uses ``fold_in(key, i)``).
+                     total: int, chunk: int,
+                     to_host: Callable = jax.device_get):
+  """Runs a ``(state, key, start) -> (x, aux)`` sampler of ``chunk`` samples
+  until ``total`` are drawn (chunk ``i`` starts at sample ``i * chunk``).
 
-  ``aux`` is a dict of arrays with the sample index first; everything is
-  concatenated on that axis and returned as numpy.
+  Sample ``j`` depends only on ``key`` and ``j``, so the result does not
+  depend on ``chunk``. ``aux`` is a dict of arrays with the sample index
+  first; everything is concatenated on that axis and returned as numpy
+  (``to_host`` fetches each chunk).
   """
   parts = []
-  for i in range(-(-total // chunk)):
-    parts.append(jax.device_get(sampler_fn(state, jax.random.fold_in(key, i))))
+  for start in range(0, total, chunk):
+    parts.append(to_host(sampler_fn(state, key, start)))
   return jax.tree_util.tree_map(lambda *a: np.concatenate(a)[:total], *parts)
 
 
