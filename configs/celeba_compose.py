@@ -8,6 +8,8 @@ concepts (absent / present); a training example is conditioned on one of its
 attributes at random (or on null with probability 0.1). ``--mode=compose``
 samples ``f(y|null) + sum_i (1 + w) [f(y|c_i) - f(y|null)]`` for
 ``task.concepts`` (default: male, smiling, young). Five resolutions for 64x64.
+
+Variant ``:drl``: the DRL baseline (no initializer, K = 30, linear schedule).
 """
 
 from coopjax.config import cdrl as base

@@ -6,6 +6,8 @@
 ``--mode=inpaint`` noises the observed pixels to each level, resets them after
 every proposal and Langevin step, and keeps them exactly in the output;
 ``--config.task.mask=free`` uses free-form strokes instead of the centre square.
+
+Variant ``:drl``: the DRL baseline (no initializer, K = 30, linear schedule).
 """
 
 from coopjax.config import cdrl as base

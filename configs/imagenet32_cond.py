@@ -8,6 +8,8 @@ guidance weight ``sample.guidance`` (paper: best FID 6.18 at w = 0.7);
 ``--mode=guided`` samples every class at each of ``task.guidance_weights``.
 tfds ``imagenet_resized/32x32`` carries the labels (``downsampled_imagenet``
 has none).
+
+Variant ``:drl``: the DRL baseline (no initializer, K = 30, linear schedule).
 """
 
 from coopjax.config import cdrl as base

@@ -1,6 +1,8 @@
 """CDRL on SVHN (32x32), the CIFAR-10 defaults without flips.
 
     python -m coopjax.main --config=configs/svhn.py --workdir=runs/svhn
+
+Variant ``:drl``: the DRL baseline (no initializer, K = 30, linear schedule).
 """
 
 from coopjax.config import cdrl as base

@@ -70,7 +70,7 @@ def samples_dir(workdir: str) -> str:
 def _write_report(config, algo, dataset, state, workdir: str, num: int,
                   n_steps, name: str) -> Dict[str, float]:
   """Samples with the EMA parameters and writes ``samples/<name>.{npz,png}``."""
-  chunk = min(num, config.sample.get('chunk', 10000))
+  chunk = min(num, config.sample.chunk)
   sampler = algo.sampler(chunk, n_steps)
   key = jax.random.fold_in(jax.random.key(config.seed), int(state.step) + 1)
   x, aux = sample_in_chunks(sampler, state, key, num, chunk)
@@ -175,7 +175,8 @@ def _restore_for_inference(config, workdir: str) -> Tuple[Any, ...]:
 def sample(config, workdir: str) -> Dict[str, float]:
   """Draws ``config.sample.num`` samples from the latest checkpoint (EMA params).
 
-  Uses ``config.sample.langevin_steps`` per level and writes
+  Uses ``config.sample.langevin_steps`` per level (None: the model's K) and
+  writes
   ``samples/sample_<step>.{npz,png}``.
   """
   dataset, algo, state = _restore_for_inference(config, workdir)
