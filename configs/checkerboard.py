@@ -16,88 +16,44 @@ Other 2-D densities: ``--config.data.name=8gaussians`` (or ``2spirals``, ``rings
 or ``array`` with ``--config.data.path=points.npy``).
 """
 
-import ml_collections
+from coopjax.config import cdrl as base
+from coopjax.config import variants
 
 
-def get_config(variant: str = '') -> ml_collections.ConfigDict:
+def reference(c):
+  """The CDRL authors' toy setting: batch 2500, lr 3e-6 / 1e-5, 100k steps."""
+  c.data.batch_size = 2500
+  c.optim.ebm.lr = 3e-6
+  c.optim.init.lr = 1e-5
+  c.optim.ebm.warmup = c.optim.init.warmup = 10000
+  c.optim.init.warmup_offset = 500
+  c.train.update(steps=100000, ema=0.9999, log_every=100, ckpt_every=10000,
+                 sample_every=1000)
+  c.sample.num = 25000
+  return c
+
+
+def drl(c):
+  """The DRL baseline on the cosine schedule of the 2-D setting."""
+  return base.drl(c, linear_schedule=False)
+
+
+def get_config(variant: str = ''):
   """Returns the config; ``variant`` is '', 'reference' or 'drl'."""
-  c = ml_collections.ConfigDict()
-  c.seed = 0
-  c.algorithm = 'cdrl'
-
-  c.data = ml_collections.ConfigDict()
-  c.data.name = 'checkerboard'
-  c.data.batch_size = 500
-  c.data.num_points = 50000
-  c.data.scale = 4.0
-  c.data.path = ''
-
+  c = base.get_config()
+  c.data.update(name='checkerboard', kind='points', batch_size=500, num_points=50000,
+                scale=4.0, path='')
   # Cosine logSNR schedule; the 2-D script's step constant (s_t^2 = 2e-3 c_t
   # beta_t) with its constant c_t = 1 / sqrt(1 - abar_0).
-  c.schedule = ml_collections.ConfigDict()
-  c.schedule.kind = 'cosine'
-  c.schedule.num_levels = 6
-  c.schedule.logsnr_min = -5.1
-  c.schedule.logsnr_max = 9.8
-  c.schedule.step_const = 2e-3
-  c.schedule.ct_mode = 'inv_sigma0'
-
-  c.model = ml_collections.ConfigDict()
-  c.model.ebm = 'mlp'
-  c.model.width = 128
-  c.model.mults = (1, 2, 2, 2)
-  c.model.blocks_per_stage = 1
-  c.model.temb_dim = 128
-  c.model.use_sn = True
-  c.model.initializer = 'mlp'
-  c.model.init_width = 64
-  c.model.init_blocks = 1
-  c.model.langevin_steps = 15
-  c.model.tweedie = False
-
-  c.optim = ml_collections.ConfigDict()
-  c.optim.ebm = ml_collections.ConfigDict(dict(
-      lr=1e-4, b1=0.9, b2=0.999, weight_decay=0.0, warmup=200,
-      warmup_offset=0, grad_clip=1.0))
-  c.optim.init = ml_collections.ConfigDict(dict(
-      lr=1e-3, b1=0.9, b2=0.999, weight_decay=0.0, warmup=200,
-      warmup_offset=10, grad_clip=1.0))
-
-  c.train = ml_collections.ConfigDict()
-  c.train.steps = 3000
-  c.train.log_every = 50
-  c.train.ckpt_every = 500
-  c.train.sample_every = 1000
-  c.train.ema = 0.999
-  c.train.keep_checkpoints = 3
-  c.train.on_nonfinite = 'stop'
-
-  c.sample = ml_collections.ConfigDict()
-  c.sample.num = 10000
-  c.sample.langevin_steps = 15
-  c.sample.grid_k = 6
-
-  c.eval = ml_collections.ConfigDict()
+  c.schedule.update(step_const=2e-3, ct_mode='inv_sigma0')
+  c.model.update(ebm='mlp', width=128, mults=(1, 2, 2, 2), blocks_per_stage=1,
+                 temb_dim=128, use_sn=True, initializer='mlp', init_width=64,
+                 init_blocks=1, langevin_steps=15, tweedie=False)
+  c.optim.ebm.update(lr=1e-4, warmup=200, warmup_offset=0, grad_clip=1.0)
+  c.optim.init.update(lr=1e-3, warmup=200, warmup_offset=10, grad_clip=1.0)
+  c.train.update(steps=3000, log_every=50, ckpt_every=500, sample_every=1000,
+                 ema=0.999)
+  c.sample.update(num=10000, chunk=10000, grid_k=6)
   c.eval.num_samples = 50000
-
-  if variant == 'reference':
-    c.data.batch_size = 2500
-    c.optim.ebm.lr = 3e-6
-    c.optim.init.lr = 1e-5
-    c.optim.ebm.warmup = c.optim.init.warmup = 10000
-    c.optim.init.warmup_offset = 500
-    c.train.steps = 100000
-    c.train.ema = 0.9999
-    c.train.log_every = 100
-    c.train.ckpt_every = 10000
-    c.train.sample_every = 1000
-    c.sample.num = 25000
-  elif variant == 'drl':
-    c.algorithm = 'drl'
-    c.model.initializer = 'none'
-    c.model.langevin_steps = 30
-    c.sample.langevin_steps = 30
-  elif variant:
-    raise ValueError(f"Unknown variant {variant!r} of configs/checkerboard.py; "
-                     f"expected '', 'reference' or 'drl'.")
-  return c
+  return variants.apply(c, variant, {'': None, 'reference': reference,
+                                     'drl': drl}, __file__)

@@ -9,15 +9,12 @@ CoopFlow(pre)::
         --config.coopflow.flow_init=runs/cf_celeba_flow
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import coopflow_cifar10  # pylint: disable=g-import-not-at-top,wrong-import-position
+from coopjax.config import coopflow as base
+from coopjax.config import variants
 
 
 def get_config(variant: str = ''):
   """Returns the config; ``variant`` is '', 'pretrain' or 'pre'."""
-  c = coopflow_cifar10.get_config(variant)
+  c = base.get_config()
   c.data.update(name='celeb_a', random_flip=True)
-  return c
+  return variants.apply(c, variant, base.VARIANTS, __file__)

@@ -26,19 +26,50 @@ CoopFlow(pre) in two runs, the flow pretrained separately::
         --config.coopflow.flow_init=runs/cf_digits_flow
 """
 
-import os
-import sys
+from coopjax.config import common
+from coopjax.config import coopflow as base
+from coopjax.config import variants
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import coopflow_cifar10  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+def one_run(c):
+  # CoopFlow(pre) in one run: 600 updates of the flow alone by maximum
+  # likelihood (lr 1e-3), then 400 cooperative ones with the flow's lr at
+  # 1e-5. A flow fitted to its own samples drifts from the data at a rate
+  # that grows like lr^2 (test NLL/dim -0.60 -> +0.50 in 400 steps at 1e-4,
+  # -0.594 at 1e-5), faster than the EBM's revisions pull it back.
+  c.coopflow.pretrain_steps = 600
+  c.optim.flow.update(lr_after=1e-5, lr_after_step=600)
+  c.train.update(steps=1000, log_every=50, ckpt_every=500, sample_every=500)
+  return c
+
+
+def scratch(c):
+  # Both from scratch (the paper's CoopFlow), flow lr 1e-4 as in the
+  # reference, EBM lr 5e-4: frechet_digits 69.3 / 45.1 / 33.9 at 500 /
+  # 1000 / 1500 steps (flow 132 / 100 / 81). With the EBM at 1e-4 the
+  # revisions stay too weak: 474 / 230 / 229.
+  c.optim.flow.lr = 1e-4
+  c.optim.ebm.lr = 5e-4
+  c.train.update(steps=1500, log_every=50, ckpt_every=500, sample_every=500)
+  return c
+
+
+def pretrain(c):
+  base.pretrain(c)
+  c.train.update(steps=600, log_every=50, ckpt_every=300, sample_every=300)
+  return c
+
+
+def pre(c):
+  # The pretrained flow of a :pretrain run, from flow_init (not frozen).
+  c.optim.flow.update(lr=1e-5, freeze_steps=0)
+  c.train.update(steps=400, log_every=50, ckpt_every=200, sample_every=200)
+  return c
 
 
 def get_config(variant: str = ''):
   """Returns the config; ``variant`` is '', 'scratch', 'pretrain' or 'pre'."""
-  base = {'': '', 'scratch': ''}.get(variant, variant)
-  c = coopflow_cifar10.get_config(base)
-  c.data.update(name='digits', image_size=8, channels=1,
-                random_flip=False, num_test=297)
+  c = common.digits(base.get_config())
   # 17 grey levels (0..16); two scales of 4 steps; a small EBM. The logit
   # margin is 1e-4, not 0.05: with 0.05 the flow's samples spill outside
   # [-1, 1] (6.7% of pixels), are clipped onto the box edge, and the flow
@@ -52,29 +83,9 @@ def get_config(variant: str = ''):
   c.optim.ebm.warmup = 0
   # K = 20 instead of 30, to fit a shared 2-core CPU.
   c.model.langevin_steps = 20
-  if variant == '':
-    # CoopFlow(pre) in one run: 600 updates of the flow alone by maximum
-    # likelihood (lr 1e-3), then 400 cooperative ones with the flow's lr at
-    # 1e-5. A flow fitted to its own samples drifts from the data at a rate
-    # that grows like lr^2 (test NLL/dim -0.60 -> +0.50 in 400 steps at 1e-4,
-    # -0.594 at 1e-5), faster than the EBM's revisions pull it back.
-    c.coopflow.pretrain_steps = 600
-    c.optim.flow.update(lr_after=1e-5, lr_after_step=600)
-    c.train.update(steps=1000, log_every=50, ckpt_every=500, sample_every=500)
-  elif variant == 'scratch':
-    # Both from scratch (the paper's CoopFlow), flow lr 1e-4 as in the
-    # reference, EBM lr 5e-4: frechet_digits 69.3 / 45.1 / 33.9 at 500 /
-    # 1000 / 1500 steps (flow 132 / 100 / 81). With the EBM at 1e-4 the
-    # revisions stay too weak: 474 / 230 / 229.
-    c.optim.flow.lr = 1e-4
-    c.optim.ebm.lr = 5e-4
-    c.train.update(steps=1500, log_every=50, ckpt_every=500, sample_every=500)
-  elif variant == 'pretrain':
-    c.train.update(steps=600, log_every=50, ckpt_every=300, sample_every=300)
-  else:  # 'pre': the pretrained flow of a :pretrain run, from flow_init.
-    c.optim.flow.update(lr=1e-5, freeze_steps=0)
-    c.train.update(steps=400, log_every=50, ckpt_every=200, sample_every=200)
   c.sample.update(num=500, chunk=500)
   c.eval.num_samples = 2000
   c.task.update(num=32, recon_iters=60, recon_lr=0.1, interp_points=10)
-  return c
+  return variants.apply(c, variant, {'': one_run, 'scratch': scratch,
+                                     'pretrain': pretrain, 'pre': pre},
+                        __file__)

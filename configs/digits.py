@@ -16,18 +16,20 @@ initializer). Tasks: ``--mode=inpaint``, ``--mode=ood`` (against uniform
 noise), ``--mode=fewer_steps``.
 """
 
-import os
-import sys
+from coopjax.config import cdrl as base
+from coopjax.config import common, variants
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import cifar10  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+def cond(c):
+  """Class-conditional (label dropout 0.1)."""
+  c.model.num_classes = 10
+  return c
 
 
 def get_config(variant: str = ''):
   """Returns the config; ``variant`` is '', 'cond' or 'drl'."""
-  c = cifar10.get_config('drl' if variant == 'drl' else '')
-  c.data.update(name='digits', batch_size=64, image_size=8, channels=1,
-                random_flip=False, num_test=297)
+  c = common.digits(base.get_config())
+  c.data.batch_size = 64
   c.model.update(width=16, mults=(1, 2), blocks_per_res=1, temb_dim=32,
                  init_width=16, init_mults=(1, 2), init_blocks=1, init_attn=(),
                  init_dropout=0.0)
@@ -42,9 +44,4 @@ def get_config(variant: str = ''):
   c.eval.num_samples = 2000
   c.task.update(num=100, ood_data='noise', guidance_weights=(0.0, 1.0, 3.0),
                 steps=(15, 8, 5, 3))
-  if variant == 'cond':
-    c.model.num_classes = 10
-  elif variant not in ('', 'drl'):
-    raise ValueError(f"Unknown variant {variant!r} of configs/digits.py; "
-                     "expected '', 'cond' or 'drl'.")
-  return c
+  return variants.apply(c, variant, {**base.VARIANTS, 'cond': cond}, __file__)

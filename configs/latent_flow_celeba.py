@@ -8,20 +8,15 @@ generator from 4x4 to 64x64 (four upsamplings). Variants as for SVHN
 (``:gaussian``, ``:corrupt``); tasks ``--mode=generate|reconstruct|inpaint|recover``.
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import latent_flow_svhn  # pylint: disable=g-import-not-at-top,wrong-import-position
+from coopjax.config import latent_flow as base
+from coopjax.config import variants
 
 
 def get_config(variant: str = ''):
   """Returns the config; ``variant`` as in configs/latent_flow_svhn.py."""
-  c = latent_flow_svhn.get_config()
+  c = base.get_config()
   c.data.update(name='celeb_a', image_size=64, random_flip=True,
                 num_test=10000)
   c.model.gen_num_up = 4
   c.train.steps = 100000
-  latent_flow_svhn.apply_variants(c, variant, latent_flow_svhn.VARIANTS,
-                                  'latent_flow_celeba.py')
-  return c
+  return variants.apply(c, variant, base.VARIANTS, __file__, combine=True)

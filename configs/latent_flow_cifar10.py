@@ -9,20 +9,15 @@ posterior steps, latent dimension 128, Adam 4e-4 (betas (0.5, 0.999)), batch
 ``--config.data.holdout_class``.
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import latent_flow_svhn  # pylint: disable=g-import-not-at-top,wrong-import-position
+from coopjax.config import latent_flow as base
+from coopjax.config import variants
 
 
 def get_config(variant: str = ''):
   """Returns the config; ``variant`` as in configs/latent_flow_svhn.py."""
-  c = latent_flow_svhn.get_config()
+  c = base.get_config()
   c.data.update(name='cifar10', random_flip=True)
   c.model.update(latent_dim=128, langevin_steps=40)
   c.optim.gen.lr = c.optim.prior.lr = 4e-4
   c.train.steps = 100000
-  latent_flow_svhn.apply_variants(c, variant, latent_flow_svhn.VARIANTS,
-                                  'latent_flow_cifar10.py')
-  return c
+  return variants.apply(c, variant, base.VARIANTS, __file__, combine=True)

@@ -14,26 +14,23 @@ inpainting MSE and, for ``:anomaly``, the AUROC; for ``:corrupt``, the
 recovery MSE against mean fill.
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import latent_flow_svhn  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-VARIANTS = ('gaussian', 'anomaly', 'corrupt')
+from coopjax.config import common
+from coopjax.config import latent_flow as base
+from coopjax.config import variants
 
 
 def get_config(variant: str = ''):
-  """Returns the config; ``variant``: comma-separated tokens of ``VARIANTS``."""
-  c = latent_flow_svhn.get_config()
-  c.data.update(name='digits', image_size=8, channels=1, num_test=297)
+  """Returns the config; ``variant``: comma-separated 'gaussian', 'anomaly',
+  'corrupt'."""
+  c = common.digits(base.get_config())
   c.model.update(latent_dim=16, gen_width=32, gen_num_up=2)
   c.optim.gen.lr = c.optim.prior.lr = 1e-3
   c.train.update(steps=1000, log_every=100, ckpt_every=500,
                  sample_every=500, ema=0.999)
   c.sample.num = 100
   c.task.update(num=297, recon_steps=300, chunk=500)
-  latent_flow_svhn.apply_variants(c, variant, VARIANTS, 'latent_flow_digits.py')
+  variants.apply(c, variant, {**base.VARIANTS, 'anomaly': base.anomaly},
+                 __file__, combine=True)
   c.sample.tasks = ('reconstruct', 'inpaint')
   if c.data.holdout_class >= 0:
     c.sample.tasks += ('anomaly',)

@@ -85,7 +85,7 @@ def test_digits_config_end_to_end(tmp_path, capsys, cheap_keys):
 
 
 def _example_shape(c):
-  if c.data.get('kind', 'points') == 'images' or 'image_size' in c.data:
+  if c.data.kind == 'images':
     return (c.data.image_size, c.data.image_size, c.data.channels)
   return (2,)
 

@@ -46,7 +46,7 @@ class CDRLAlgorithm:
       raise ValueError("config.algorithm='cdrl' needs an initializer; "
                        "config.model.initializer='none' is the DRL baseline "
                        "(config.algorithm='drl').")
-    num_classes = int(config.model.get('num_classes', 0))
+    num_classes = int(config.model.num_classes)
     if num_classes:
       wanted = _model_classes(dataset)
       if wanted != num_classes:
@@ -59,7 +59,7 @@ class CDRLAlgorithm:
         levels=schedules.levels_from_config(config.schedule),
         n_steps=config.model.langevin_steps, tweedie=config.model.tweedie,
         num_classes=num_classes,
-        label_drop=float(config.model.get('label_drop', 0.1)))
+        label_drop=float(config.model.label_drop))
     self.optimizers = {'ebm': ts.make_optimizer(config.optim.ebm)}
     if initializer is not None:
       self.optimizers['init'] = ts.make_optimizer(config.optim.init)
@@ -96,7 +96,7 @@ class CDRLAlgorithm:
     if not self.model.num_classes:
       return None
     labels = (jnp.arange(num) + start) % self.model.num_classes + 1
-    return conditioning.guided(labels, self.config.sample.get('guidance', 0.0))
+    return conditioning.guided(labels, self.config.sample.guidance)
 
   def sampler(self, num: int, n_steps: Optional[int] = None):
     """``sample(state, key, start) -> (x, aux)`` with the EMA params.

@@ -76,8 +76,8 @@ def build_model(config, example_shape) -> CoopFlowModel:
       step_size=float(m.step_size), noise_scale=float(m.noise_scale),
       clip_drift=float(m.clip_drift) or None, clip_x=clip_x,
       dequant_bins=int(m.dequant_bins),
-      energy_l2=float(m.get('energy_l2', 0.0)),
-      dequant_revised=bool(m.get('dequant_revised', True)))
+      energy_l2=float(m.energy_l2),
+      dequant_revised=bool(m.dequant_revised))
 
 
 def load_flow_params(workdir: str) -> Any:
@@ -109,7 +109,7 @@ class CoopFlowAlgorithm:
     self.kind = dataset.kind
     self.model = build_model(config, self.example_shape)
     self.pretrain_flow = bool(config.coopflow.pretrain_flow)
-    self.pretrain_steps = int(config.coopflow.get('pretrain_steps', 0))
+    self.pretrain_steps = int(config.coopflow.pretrain_steps)
     if self.pretrain_steps < 0:
       raise ValueError(f'config.coopflow.pretrain_steps must be >= 0, got '
                        f'{self.pretrain_steps}.')

@@ -91,7 +91,7 @@ class LatentFlowAlgorithm:
     the trainer's interface.
     """
     del n_steps
-    temperature = float(self.config.sample.get('temperature', 1.0))
+    temperature = float(self.config.sample.temperature)
 
     def run(state, key, start):
       x, z = generate(self.model, state.ema, key, num, temperature, start)
@@ -110,7 +110,7 @@ class LatentFlowAlgorithm:
     del aux
     out = reports.image_report(self.config, dataset, samples, path_prefix)
     tasks = self.tasks
-    for name in self.config.sample.get('tasks', ()):
+    for name in self.config.sample.tasks:
       if name not in tasks:
         raise ValueError(f'config.sample.tasks has {name!r}; known: '
                          f'{", ".join(sorted(tasks))}.')

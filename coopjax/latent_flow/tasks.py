@@ -84,7 +84,7 @@ def anomaly(algo, state, dataset, prefix: str) -> Dict[str, float]:
   Also the AUROCs of its two terms alone (reconstruction error, -log prior)
   and the reconstruction MSE of the normal test images.
   """
-  holdout = int(algo.config.data.get('holdout_class', -1))
+  holdout = int(algo.config.data.holdout_class)
   if holdout < 0 or dataset.test_labels is None:
     raise ValueError('--mode=anomaly needs a labelled dataset trained with '
                      'config.data.holdout_class >= 0 (e.g. '
@@ -135,7 +135,7 @@ def inpaint(algo, state, dataset, prefix: str) -> Dict[str, float]:
 def recover(algo, state, dataset, prefix: str) -> Dict[str, float]:
   """Recovers the missing pixels of the corrupted training images the model
   was trained on (no clean image was ever seen); MSE against the clean ones."""
-  fraction = float(algo.config.data.get('missing_fraction', 0.0))
+  fraction = float(algo.config.data.missing_fraction)
   if fraction <= 0:
     raise ValueError('--mode=recover needs a run trained on corrupted images '
                      '(config.data.missing_fraction > 0, e.g. '

@@ -24,8 +24,8 @@ def build_ebm(cfg) -> nn.Module:
     return ResNetEnergy(width=cfg.width, mults=tuple(cfg.mults),
                         blocks_per_res=cfg.blocks_per_res,
                         temb_dim=cfg.temb_dim, use_sn=cfg.use_sn,
-                        num_classes=int(cfg.get('num_classes', 0)),
-                        dtype=cfg.get('dtype', 'float32'))
+                        num_classes=int(cfg.num_classes),
+                        dtype=cfg.dtype)
   if cfg.ebm == 'convnet':
     return ConvEnergy(width=cfg.width, mults=tuple(cfg.mults),
                       blocks_per_res=cfg.blocks_per_res)
@@ -42,8 +42,8 @@ def build_initializer(cfg) -> Optional[nn.Module]:
                            num_res_blocks=cfg.init_blocks,
                            attn_resolutions=tuple(cfg.init_attn),
                            dropout=float(cfg.init_dropout),
-                           num_classes=int(cfg.get('num_classes', 0)),
-                           dtype=cfg.get('dtype', 'float32'))
+                           num_classes=int(cfg.num_classes),
+                           dtype=cfg.dtype)
   if cfg.initializer == 'none':
     return None
   raise ValueError(f'Unknown config.model.initializer {cfg.initializer!r}; '

@@ -74,7 +74,7 @@ def _write_report(config, algo, dataset, mesh, state, workdir: str, num: int,
   The samples are drawn in chunks of ``config.sample.chunk``, each split over
   the mesh's devices; sample ``i`` depends only on the step's key and ``i``.
   """
-  chunk = parallel.sample_chunk(num, config.sample.get('chunk', 10000), mesh)
+  chunk = parallel.sample_chunk(num, config.sample.chunk, mesh)
   sampler = algo.jit(('sharded_sampler', chunk, n_steps), parallel.shard_sampler(
       lambda n: algo.sampler(n, n_steps), chunk, mesh))
   key = jax.random.fold_in(jax.random.key(config.seed), int(state.step) + 1)
@@ -180,7 +180,8 @@ def _restore_for_inference(config, workdir: str) -> Tuple[Any, ...]:
 def sample(config, workdir: str) -> Dict[str, float]:
   """Draws ``config.sample.num`` samples from the latest checkpoint (EMA params).
 
-  Uses ``config.sample.langevin_steps`` per level and writes
+  Uses ``config.sample.langevin_steps`` per level (None: the model's K) and
+  writes
   ``samples/sample_<step>.{npz,png}``.
   """
   dataset, algo, mesh, state = _restore_for_inference(config, workdir)

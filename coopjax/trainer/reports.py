@@ -36,7 +36,7 @@ def trace_grid(levels: np.ndarray, proposals: np.ndarray) -> np.ndarray:
 
 def cache_dir(config, prefix: str) -> str:
   """``config.eval.cache_dir``, else ``<workdir>/cache`` next to ``samples/``."""
-  path = config.eval.get('cache_dir', '') or os.path.join(
+  path = config.eval.cache_dir or os.path.join(
       os.path.dirname(os.path.dirname(os.path.abspath(prefix))), 'cache')
   os.makedirs(path, exist_ok=True)
   return path
@@ -48,8 +48,8 @@ def quality(config, dataset, samples: np.ndarray,
   if dataset.name == 'digits':
     return {'frechet_digits': metrics.digits_frechet(
         samples, cache_dir(config, prefix),
-        resize=config.data.get('resize', 'pad'))}
-  path = config.eval.get('inception_path', '')
+        resize=config.data.resize)}
+  path = config.eval.inception_path
   if not path:
     return {}
   return metrics.fid_and_is(samples, dataset, path, cache_dir(config, prefix))

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from coopjax.config import common as config_common
+
 Tree = Any
 
 
@@ -96,14 +98,16 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
   starts after them; Adam's moments still see those gradients),
   ``lr_after_step`` and ``lr_after`` (optional: from update ``lr_after_step``
   on, counted from the start like ``freeze_steps``, ``lr_after`` replaces
-  ``lr``; 0 keeps ``lr``).
+  ``lr``; 0 keeps ``lr``). Fields left out of ``cfg`` (a ConfigDict or dict)
+  take their defaults from :func:`coopjax.config.common.optimizer`.
   """
-  warmup, offset = cfg.warmup, cfg.get('warmup_offset', 0)
-  freeze = cfg.get('freeze_steps', 0)
+  cfg = config_common.optimizer(**dict(cfg.items()))
+  warmup, offset = cfg.warmup, cfg.warmup_offset
+  freeze = cfg.freeze_steps
   if freeze < 0:
     raise ValueError(f'freeze_steps must be >= 0, got {freeze}.')
 
-  after_step, lr_after = cfg.get('lr_after_step', 0), cfg.get('lr_after', 0.0)
+  after_step, lr_after = cfg.lr_after_step, cfg.lr_after
   if after_step < 0 or lr_after < 0:
     raise ValueError(f'lr_after_step and lr_after must be >= 0, got '
                      f'{after_step} and {lr_after}.')
@@ -121,10 +125,10 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
   def schedule(step):
     return jnp.where(step < freeze, 0.0, base(step) * warm(step - freeze))
 
-  if cfg.get('weight_decay', 0.0):
+  if cfg.weight_decay:
     opt = optax.adamw(schedule, cfg.b1, cfg.b2, weight_decay=cfg.weight_decay)
   else:
     opt = optax.adam(schedule, cfg.b1, cfg.b2)
-  if cfg.get('grad_clip', 0.0):
+  if cfg.grad_clip:
     return optax.chain(optax.clip_by_global_norm(cfg.grad_clip), opt)
   return opt

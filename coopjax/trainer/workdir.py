@@ -111,10 +111,12 @@ def _is_safe(key: str) -> bool:
 
 def config_changes(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
   """Dotted names whose values differ between two JSON configs, ignoring
-  :data:`SAFE_TO_CHANGE`."""
+  :data:`SAFE_TO_CHANGE` and fields absent from ``old``: a workdir written
+  before :mod:`coopjax.config` declared a field ran with the library default
+  that the schema now declares for it."""
   a, b = flatten(old), flatten(new)
   return [k for k in sorted(set(a) | set(b))
-          if not _is_safe(k) and a.get(k, '<absent>') != b.get(k, '<absent>')]
+          if not _is_safe(k) and k in a and a[k] != b.get(k, '<absent>')]
 
 
 def _as_json(config) -> Dict[str, Any]:

@@ -1,0 +1,115 @@
+"""Config sections every algorithm shares: seed, data, train, sample, eval, optimisers.
+
+Each function returns a fresh ``ml_collections.ConfigDict`` holding every
+field the library reads in that section, with its default and what it means;
+keyword arguments replace defaults (an unknown keyword is refused, so a typo
+cannot add a field nobody reads). The algorithm schemas
+(:mod:`coopjax.config.cdrl`, :mod:`~coopjax.config.coopflow`,
+:mod:`~coopjax.config.latent_flow`) assemble them into full configs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ml_collections
+
+
+def section(defaults: dict, overrides: dict, name: str) -> ml_collections.ConfigDict:
+  """``defaults`` updated with ``overrides`` (whose keys must be declared)."""
+  unknown = sorted(set(overrides) - set(defaults))
+  if unknown:
+    raise TypeError(f'config.{name} has no field(s) {unknown}; declared: '
+                    f'{sorted(defaults)}.')
+  return ml_collections.ConfigDict({**defaults, **overrides})
+
+
+def optional_int(value=None) -> ml_collections.FieldReference:
+  """An int field whose default is None (None alone cannot be overridden on
+  the command line: ``--config.sample.langevin_steps=5`` needs the type)."""
+  return ml_collections.FieldReference(value, field_type=int)
+
+
+def data(**overrides: Any) -> ml_collections.ConfigDict:
+  """``config.data``: which data set, how it is read and batched."""
+  return section(dict(
+      name='cifar10',          # data set: a tfds name, 'digits', 'array', or a 2-D density
+      kind='images',           # 'images' or 'points'; decides only for name='array'
+      batch_size=256,          # global batch (all devices together)
+      image_size=32,           # images are padded / resized to this side
+      channels=3,              # image channels (documentation; the data decide)
+      random_flip=True,        # random horizontal flips of training images
+      tfds_dir='',             # directory of the prepared tfds data ('' = tfds default)
+      path='',                 # user file for name='array' (.npy / .npz)
+      num_test=10000,          # test examples read (tfds)
+      resize='pad',            # 'pad' or 'resize' when image_size differs from the data
+      holdout_class=-1,        # class left out of training (anomaly detection); -1 none
+      attributes=(),           # celeb_a attributes that become labels (2 per attribute)
+      missing_fraction=0.0,    # fraction of each training image's pixels made missing
+      num_points=50000,        # 2-D densities: points drawn
+      scale=4.0,               # 2-D densities: spatial scale
+  ), overrides, 'data')
+
+
+def train(**overrides: Any) -> ml_collections.ConfigDict:
+  """``config.train``: length of the run, logging, checkpoints, EMA."""
+  return section(dict(
+      steps=400000,            # optimiser updates
+      log_every=100,           # updates between metric lines
+      ckpt_every=5000,         # updates between checkpoints
+      sample_every=10000,      # updates between sample reports
+      ema=0.9999,              # EMA decay of the parameters (0: EMA = params)
+      keep_checkpoints=3,      # checkpoints kept on disk
+      on_nonfinite='stop',     # non-finite loss: 'stop', 'skip' or 'rollback'
+  ), overrides, 'train')
+
+
+def sample(**overrides: Any) -> ml_collections.ConfigDict:
+  """``config.sample``: the sample reports (training, --mode=sample|eval)."""
+  return section(dict(
+      num=100,                          # samples per report
+      langevin_steps=optional_int(),    # Langevin steps when sampling; None: the model's K
+      chunk=10000,                      # samples drawn per jitted call
+      grid_k=6,                         # 2-D data: density grid refinement
+  ), overrides, 'sample')
+
+
+def eval_(**overrides: Any) -> ml_collections.ConfigDict:
+  """``config.eval``: --mode=eval and the quality figures of reports."""
+  return section(dict(
+      num_samples=50000,       # samples drawn by --mode=eval
+      inception_path='',       # converted Inception weights for FID/IS ('' = no FID)
+      cache_dir='',            # data statistics cache ('' = <workdir>/cache)
+  ), overrides, 'eval')
+
+
+def optimizer(**overrides: Any) -> ml_collections.ConfigDict:
+  """``config.optim.<network>``: Adam(W), read by
+  :func:`coopjax.trainer.state.make_optimizer`."""
+  return section(dict(
+      lr=1e-4,                 # learning rate
+      b1=0.9,                  # Adam beta1
+      b2=0.999,                # Adam beta2
+      weight_decay=0.0,        # AdamW weight decay (0: Adam)
+      warmup=0,                # linear warm-up updates (0: none)
+      warmup_offset=0,         # warm-up factor min(1, (step + offset) / warmup)
+      grad_clip=0.0,           # global gradient-norm clip (0: none)
+      freeze_steps=0,          # first updates with learning rate 0 (warm-up after them)
+      lr_after=0.0,            # learning rate from lr_after_step on (0: keep lr)
+      lr_after_step=0,         # update at which lr_after takes over
+  ), overrides, 'optim')
+
+
+def base(algorithm: str) -> ml_collections.ConfigDict:
+  """The top level: ``seed`` and ``algorithm``."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0                   # seeds the data order, initialisation and sampling
+  c.algorithm = algorithm      # a key of coopjax.registry.ALGORITHMS
+  return c
+
+
+def digits(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The 8x8 scikit-learn digits (grey, no flips, 297 held out) in ``c.data``."""
+  c.data.update(name='digits', image_size=8, channels=1, random_flip=False,
+                num_test=297)
+  return c

@@ -1,0 +1,115 @@
+"""The CoopFlow schema: every field it reads, with the CIFAR-10 reference defaults.
+
+    from coopjax.config import coopflow as base
+
+    def get_config(variant: str = ''):
+      c = base.get_config()
+      c.data.update(name='svhn_cropped', random_flip=False)
+      return variants.apply(c, variant, base.VARIANTS, __file__)
+
+:func:`get_config` is CoopFlow on CIFAR-10 (ALGORITHMS.md section 2).
+CoopFlow(pre) in two runs: :func:`pretrain` (the flow alone, by maximum
+likelihood), then :func:`pre` (cooperative learning from the pretrained flow
+given by ``--config.coopflow.flow_init``, frozen for
+``optim.flow.freeze_steps`` updates).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from coopjax.config import common
+
+
+def model(**overrides) -> ml_collections.ConfigDict:
+  """``config.model``: the EBM, the flow and the Langevin revision."""
+  # EBM: conv net, 128 channels, swish residual blocks with average pooling,
+  # no spectral norm. Flow: multi-scale Glow with the logit transform.
+  # Langevin: K = 30, step 0.03, no noise, drift clipped to +-0.1, x to [-1, 1].
+  return common.section(dict(
+      ebm='convnet',           # 'convnet' (images) or 'mlp' (2-D points)
+      width=128,               # EBM base channels / hidden units
+      mults=(1, 2, 2, 2),      # EBM width multiplier per resolution / stage
+      blocks_per_res=1,        # convnet: residual blocks per resolution
+      blocks_per_stage=1,      # mlp: residual blocks per stage
+      temb_dim=16,             # mlp: embedding size of its (constant) level input
+      use_sn=False,            # mlp: spectral normalisation
+      num_classes=0,           # resnet EBM only: labels (CoopFlow is unconditional)
+      dtype='float32',         # resnet EBM only: compute dtype
+      flow='glow',             # 'glow' (images) or 'dense' (vectors)
+      flow_scales=3,           # glow: scales
+      flow_steps=8,            # flow steps (per scale for glow)
+      flow_hidden=128,         # flow coupling network width
+      logit_alpha=0.05,        # glow: logit-transform margin (0: none)
+      dequant_bins=256,        # grey levels of the data for dequantisation (0: continuous)
+      langevin_steps=30,       # K, Langevin revision steps
+      step_size=0.03,          # Langevin step size
+      noise_scale=0.0,         # Langevin noise factor (0: none, as in the reference)
+      clip_drift=0.1,          # clip of each step's drift (0: none)
+      clip_x=(-1.0, 1.0),      # (low, high) box x is clipped to (): none
+      energy_l2=0.0,           # penalty on the energies' squares (0: none)
+      dequant_revised=True,    # dequantise the revised samples the flow learns from
+  ), overrides, 'model')
+
+
+def coopflow(**overrides) -> ml_collections.ConfigDict:
+  """``config.coopflow``: from scratch, no pretraining."""
+  return common.section(dict(
+      pretrain_flow=False,     # train only the flow, by maximum likelihood on the data
+      pretrain_steps=0,        # CoopFlow(pre) in one run: first updates train only the flow
+      flow_init='',            # workdir whose latest checkpoint's flow starts this run
+  ), overrides, 'coopflow')
+
+
+def optim(ebm_lr: float, flow_lr: float, ebm_warmup: int,
+          flow_warmup: int) -> ml_collections.ConfigDict:
+  """``config.optim``: Adam with betas (0.5, 0.5) for the EBM, (0.9, 0.999)
+  and gradient-norm clip 1.0 for the flow."""
+  o = ml_collections.ConfigDict()
+  o.ebm = common.optimizer(lr=ebm_lr, b1=0.5, b2=0.5, warmup=ebm_warmup)
+  o.flow = common.optimizer(lr=flow_lr, warmup=flow_warmup, grad_clip=1.0)
+  return o
+
+
+def task(**overrides) -> ml_collections.ConfigDict:
+  """``config.task``: the --mode tasks on a trained run (coopjax.coopflow.tasks)."""
+  return common.section(dict(
+      num=64,                  # examples per task
+      recon_iters=200,         # reconstruct: gradient steps on the flow's latent
+      recon_lr=0.05,           # reconstruct: their learning rate
+      interp_points=10,        # interpolate: points per pair
+      mask='square',           # inpaint: 'square', 'half' or 'free'
+  ), overrides, 'task')
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """CoopFlow on CIFAR-10 with the reference defaults."""
+  c = common.base('coopflow')
+  c.data = common.data(batch_size=128)
+  c.model = model()
+  c.coopflow = coopflow()
+  # ALGORITHMS.md gives the learning rates and the EBM's betas; the warm-up
+  # (200 updates, both networks) and the flow's gradient-norm clip (1.0) are
+  # those of the authors' main_cifar.py.
+  c.optim = optim(ebm_lr=1e-4, flow_lr=1e-4, ebm_warmup=200, flow_warmup=200)
+  c.train = common.train(steps=100000, sample_every=5000, ema=0.0)
+  c.sample = common.sample(chunk=100)
+  c.eval = common.eval_()
+  c.task = task()
+  return c
+
+
+def pretrain(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """CoopFlow(pre), first run: the flow alone, by maximum likelihood."""
+  c.coopflow.pretrain_flow = True
+  return c
+
+
+def pre(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """CoopFlow(pre), second run: from ``coopflow.flow_init``, frozen 10000 updates."""
+  c.optim.flow.freeze_steps = 10000
+  return c
+
+
+# The variants of the CoopFlow image configs.
+VARIANTS = {'': None, 'pretrain': pretrain, 'pre': pre}
