@@ -1,4 +1,5 @@
-"""CDRL on CIFAR-10 with every default of the paper (ALGORITHMS.md section 1).
+"""CDRL on CIFAR-10 with the paper's training settings (docs/algorithms.md, section 2;
+the networks still depart from the authors' in the ways listed in section 5.1).
 
     python -m coopjax.main --config=configs/cifar10.py --workdir=runs/cifar10
 

@@ -1,4 +1,5 @@
-"""CoopFlow on CIFAR-10 with the reference defaults (ALGORITHMS.md section 2).
+"""CoopFlow on CIFAR-10 with the reference settings where coopjax has them
+(docs/algorithms.md, sections 3 and 5.2: a Glow flow stands in for Flow++).
 
     python -m coopjax.main --config=configs/coopflow_cifar10.py --workdir=runs/cf_cifar10
 

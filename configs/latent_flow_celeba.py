@@ -2,7 +2,7 @@
 
     python -m coopjax.main --config=configs/latent_flow_celeba.py --workdir=runs/lf_celeba
 
-The SVHN reference defaults (configs/latent_flow_svhn.py: latent 100, sigma
+The SVHN settings (configs/latent_flow_svhn.py: latent 100, sigma
 0.3, K = 20, step 0.1, Adam 3e-4 betas (0.5, 0.999), batch 100) with a
 generator from 4x4 to 64x64 (four upsamplings). Variants as for SVHN
 (``:gaussian``, ``:corrupt``); tasks ``--mode=generate|reconstruct|inpaint|recover``.

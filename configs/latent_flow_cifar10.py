@@ -2,7 +2,7 @@
 
     python -m coopjax.main --config=configs/latent_flow_cifar10.py --workdir=runs/lf_cifar10
 
-The SVHN reference defaults (configs/latent_flow_svhn.py) with K = 40
+The SVHN settings (configs/latent_flow_svhn.py) with K = 40
 posterior steps, latent dimension 128, Adam 4e-4 (betas (0.5, 0.999)), batch
 100, random flips. Variants as for SVHN (``:gaussian``, ``:corrupt``); tasks
 ``--mode=generate|reconstruct|inpaint|recover``, and ``--mode=anomaly`` with

@@ -1,5 +1,5 @@
-"""Latent flow prior + top-down generator on SVHN (32x32), the reference
-defaults of ALGORITHMS.md section 3.
+"""Latent flow prior + top-down generator on SVHN (32x32), the paper's settings
+as far as coopjax has them (docs/algorithms.md, sections 4 and 5.3).
 
     python -m coopjax.main --config=configs/latent_flow_svhn.py --workdir=runs/lf_svhn
 

@@ -1,4 +1,4 @@
-"""The CDRL / DRL schema: every field they read, with the CIFAR-10 paper defaults.
+"""The CDRL / DRL schema: every field they read, with the CIFAR-10 paper settings.
 
     from coopjax.config import cdrl as base
 
@@ -7,8 +7,8 @@
       c.data.update(name='svhn_cropped', random_flip=False)
       return variants.apply(c, variant, base.VARIANTS, __file__)
 
-:func:`get_config` is CDRL on CIFAR-10 with every default of the paper
-(ALGORITHMS.md section 1); :func:`drl` turns a CDRL config into the DRL
+:func:`get_config` is CDRL on CIFAR-10 with the paper's training settings
+(docs/algorithms.md, section 2); :func:`drl` turns a CDRL config into the DRL
 baseline (every CDRL config's ``:drl``), :func:`large` widens the EBM.
 """
 
@@ -71,7 +71,8 @@ def task(**overrides) -> ml_collections.ConfigDict:
 
 
 def get_config() -> ml_collections.ConfigDict:
-  """CDRL on CIFAR-10 with every default of the paper."""
+  """CDRL on CIFAR-10 with the paper's training settings (the networks
+  depart from the authors': docs/algorithms.md, section 5.1)."""
   c = common.base('cdrl')
   c.data = common.data()
   c.schedule = schedule()

@@ -1,4 +1,4 @@
-"""The CoopFlow schema: every field it reads, with the CIFAR-10 reference defaults.
+"""The CoopFlow schema: every field it reads, with the CIFAR-10 reference settings.
 
     from coopjax.config import coopflow as base
 
@@ -7,7 +7,7 @@
       c.data.update(name='svhn_cropped', random_flip=False)
       return variants.apply(c, variant, base.VARIANTS, __file__)
 
-:func:`get_config` is CoopFlow on CIFAR-10 (ALGORITHMS.md section 2).
+:func:`get_config` is CoopFlow on CIFAR-10 (docs/algorithms.md, section 3).
 CoopFlow(pre) in two runs: :func:`pretrain` (the flow alone, by maximum
 likelihood), then :func:`pre` (cooperative learning from the pretrained flow
 given by ``--config.coopflow.flow_init``, frozen for
@@ -83,12 +83,13 @@ def task(**overrides) -> ml_collections.ConfigDict:
 
 
 def get_config() -> ml_collections.ConfigDict:
-  """CoopFlow on CIFAR-10 with the reference defaults."""
+  """CoopFlow on CIFAR-10 with the reference settings coopjax has (Glow for
+  Flow++ and other departures: docs/algorithms.md, section 5.2)."""
   c = common.base('coopflow')
   c.data = common.data(batch_size=128)
   c.model = model()
   c.coopflow = coopflow()
-  # ALGORITHMS.md gives the learning rates and the EBM's betas; the warm-up
+  # The authors give the learning rates and the EBM's betas; the warm-up
   # (200 updates, both networks) and the flow's gradient-norm clip (1.0) are
   # those of the authors' main_cifar.py.
   c.optim = optim(ebm_lr=1e-4, flow_lr=1e-4, ebm_warmup=200, flow_warmup=200)

@@ -1,4 +1,4 @@
-"""The latent flow prior schema: every field it reads, with the SVHN reference defaults.
+"""The latent flow prior schema: every field it reads, with the SVHN reference settings.
 
     from coopjax.config import latent_flow as base
 
@@ -7,7 +7,7 @@
       c.data.update(name='cifar10', random_flip=True)
       return variants.apply(c, variant, base.VARIANTS, __file__, combine=True)
 
-:func:`get_config` is the generator with a flow prior on SVHN (ALGORITHMS.md
+:func:`get_config` is the generator with a flow prior on SVHN (docs/algorithms.md,
 section 3). Variants combine, comma-separated: :func:`gaussian` (the
 prior-only ablation), :func:`corrupt` (30% of the pixels missing),
 :func:`anomaly` (digit 9 held out).
@@ -47,7 +47,8 @@ def task(**overrides) -> ml_collections.ConfigDict:
 
 
 def get_config() -> ml_collections.ConfigDict:
-  """The latent flow prior on SVHN with the reference defaults."""
+  """The latent flow prior on SVHN (departures from the authors' code:
+  docs/algorithms.md, section 5.3)."""
   c = common.base('latent_flow')
   c.data = common.data(name='svhn_cropped', batch_size=100, random_flip=False)
   c.model = model()
