@@ -8,7 +8,7 @@
       return variants.apply(c, variant, base.VARIANTS, __file__, combine=True)
 
 :func:`get_config` is the generator with a flow prior on SVHN (docs/algorithms.md,
-section 3). Variants combine, comma-separated: :func:`gaussian` (the
+section 4). Variants combine, comma-separated: :func:`gaussian` (the
 prior-only ablation), :func:`corrupt` (30% of the pixels missing),
 :func:`anomaly` (digit 9 held out).
 """
