@@ -9,7 +9,7 @@ The paper's recipe at a quarter of the CIFAR-10 width: a 32-channel EBM with
 20k steps. Not yet timed on a GPU (bench/RESULTS.md lists what is measured).
 Shrink for a CPU, e.g. ``--config.model.width=8 --config.model.blocks_per_res=1
 --config.model.init_width=8 --config.model.init_attn='()'
---config.data.batch_size=16 --config.train.steps=10`` (4 steps: 2 minutes).
+--config.data.batch_size=16 --config.train.steps=4`` (about 2 minutes).
 
 Variants: ``:cond`` (class-conditional, label dropout 0.1), ``:drl``.
 """
