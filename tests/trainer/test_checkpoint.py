@@ -22,7 +22,8 @@ def test_checkpoint_of_another_model_is_refused_and_kept(tmp_path):
   other = tiny_config()
   other.model.width = 16
   with pytest.raises(CheckpointMismatchError, match='shape'):
-    # Past the config guard (test_faults.py), the checkpoint check refuses.
+    # Past the config guard (trainer/test_workdir.py), the checkpoint check
+    # refuses.
     train.train_and_evaluate(other, workdir, allow_config_change=True)
   after = {f: os.path.getmtime(os.path.join(ckpt_dir, f))
            for f in os.listdir(ckpt_dir)}
