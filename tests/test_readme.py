@@ -3,6 +3,8 @@
 import os
 import re
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -11,6 +13,7 @@ def read(path):
     return f.read()
 
 
+@pytest.mark.slow
 def test_langevin_example_runs():
   blocks = re.findall(r'```python\n(.*?)```', read('README.md'), re.S)
   assert len(blocks) == 1

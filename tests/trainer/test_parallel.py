@@ -41,6 +41,7 @@ def run_steps(devices, batches):
   return jax.device_get(state), jax.device_get(metrics)
 
 
+@pytest.mark.slow
 def test_sharded_step_equals_single_device_step():
   assert jax.device_count() >= 4, 'conftest sets 4 fake CPU devices'
   rng = np.random.default_rng(0)
@@ -62,6 +63,7 @@ def test_sharded_step_equals_single_device_step():
   assert max(jax.tree_util.tree_leaves(moved)) > 1e-4
 
 
+@pytest.mark.slow
 def test_nonfinite_step_keeps_parameters():
   state, grads_fn, optimizers = tiny_setup()
   mesh = parallel.make_mesh(jax.devices()[:2])

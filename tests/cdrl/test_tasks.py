@@ -67,6 +67,7 @@ def draw(model, ev, ip, cond=None, inpaint=None, num=6, key=3):
                      cond=cond, inpaint=inpaint)[0]
 
 
+@pytest.mark.slow
 def test_guidance_weight_zero_is_plain_conditional_sampling():
   model, ev, ip = make_model()
   labels = jnp.array([1, 2, 3, 1, 2, 3])
@@ -120,16 +121,6 @@ def test_inpainting_keeps_known_pixels_exactly(initializer, kind):
   assert np.all(np.abs(x[~mask] - np.asarray(obs)[~mask]) > 0)
 
 
-def test_masks_shapes_and_kinds():
-  for kind in masks.KINDS:
-    m = masks.make(kind, (3, 16, 16, 3), seed=0)
-    assert m.shape == (3, 16, 16, 3) and m.dtype == bool
-    assert 0.1 < 1 - m.mean() < 0.9
-    np.testing.assert_array_equal(m[..., 0], m[..., 2])
-  with pytest.raises(ValueError, match='Unknown mask'):
-    masks.make('circle', (1, 4, 4, 1))
-
-
 def test_ood_score_self_is_half_and_separated_is_one():
   model, ev, _ = make_model(False)
   centre = np.asarray(ev['params']['centres'][0]).reshape(SHAPE)
@@ -153,6 +144,7 @@ def test_training_labels_drop_and_attributes():
   assert set(np.unique(lab)) == {2, 3, 6}
 
 
+@pytest.mark.slow
 def test_conditional_ebm_gradient_only_reaches_used_classes():
   model, ev, ip = make_model()
   params = {'ebm': ev['params'], 'init': ip}

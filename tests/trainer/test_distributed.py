@@ -17,12 +17,13 @@ import pytest
 
 from coopjax.trainer import distributed
 
-import trainer_procs as tp
+from helpers import trainer_procs as tp
 
 STEPS = ('--config.train.steps=4', '--config.train.log_every=2',
          '--config.train.ckpt_every=2', '--config.train.sample_every=4')
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process(tmp_path):
   multi, single = str(tmp_path / 'multi'), str(tmp_path / 'single')
   port = tp.free_port()

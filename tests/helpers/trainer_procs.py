@@ -14,9 +14,10 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import REPO
+
 TIMEOUT_S = 420
-# The tiny checkerboard model of tests/test_train.py, as command-line overrides.
+# The tiny checkerboard model of helpers/trainer.py, as command-line overrides.
 TINY = ('--config.data.batch_size=16', '--config.data.num_points=500',
         '--config.model.width=8', '--config.model.mults=(1,2)',
         '--config.model.temb_dim=16', '--config.model.init_width=32',

@@ -1,4 +1,4 @@
-"""Tests for coopjax.metrics."""
+"""coopjax.metrics.density: total variation of 2-D histograms and densities, AUROC."""
 
 import ml_collections
 import numpy as np

@@ -1,4 +1,4 @@
-"""Image data: embedded digits, user arrays, tfds pipelines under mock data."""
+"""coopjax.data.images: embedded digits, user arrays, batching, missing pixels."""
 
 import ml_collections
 import numpy as np
@@ -87,36 +87,12 @@ def test_unknown_dataset_lists_known():
     data.load(cfg(name='cifar11'), 0)
 
 
-tfds = pytest.importorskip('tensorflow_datasets')
-
-
-def test_tfds_cifar10_svhn_mnist_under_mock_data():
-  with tfds.testing.mock_data(num_examples=12):
-    ds = data.load(cfg(name='cifar10', image_size=32, num_test=5), 0)
-    assert ds.images.shape == (12, 32, 32, 3) and ds.images.dtype == np.uint8
-    assert ds.test_images.shape == (5, 32, 32, 3) and ds.flip
-    assert ds.num_classes == 10 and ds.labels.dtype == np.int32
-    b = ds.batch(0, 4, 0)
-    assert b['x'].dtype == np.float32 and -1 <= b['x'].min() <= b['x'].max() <= 1
-    assert not data.load(cfg(name='svhn_cropped'), 0).flip
-    mnist = data.load(cfg(name='mnist', image_size=32), 0)
-    assert mnist.example_shape == (32, 32, 1)
-    assert np.all(mnist.images[:, :2] == 0)  # padded with black
-
-
-def test_tfds_celeba_crop_resize_attributes_and_process_shards():
-  with tfds.testing.mock_data(num_examples=8):
-    ds = data.load(cfg(name='celeb_a', image_size=16,
-                       attributes=('Male', 'Smiling', 'Young')), 0)
-    assert ds.example_shape == (16, 16, 3)
-    assert ds.labels.shape == (8, 3) and set(np.unique(ds.labels)) <= {0, 1}
-    assert ds.attributes == ('Male', 'Smiling', 'Young')
-    shard = data.load(cfg(name='cifar10'), 0, process_index=1,
-                      process_count=2)
-    assert shard.sharded  # (mock data ignores the split slice itself)
-    assert shard.batch(3, 8, 0, 1, 2)['x'].shape == (4, 32, 32, 3)
-
-
-def test_tfds_missing_data_says_what_to_download(tmp_path):
-  with pytest.raises(FileNotFoundError, match='download_and_prepare'):
-    data.load(cfg(name='svhn_cropped', tfds_dir=str(tmp_path)), 0)
+def test_missing_pixels_are_nan_in_every_channel_and_test_split_is_clean():
+  dataset = images.random_images((6, 6, 3), 400)
+  bad = images.with_missing_pixels(dataset, 0.3)
+  missing = np.isnan(bad.images)
+  assert np.all(missing.any(-1) == missing.all(-1))
+  assert abs(missing[..., 0].mean() - 0.3) < 0.02
+  np.testing.assert_array_equal(bad.test_images, dataset.test_images)
+  with pytest.raises(ValueError, match='missing_fraction'):
+    images.with_missing_pixels(dataset, 1.0)

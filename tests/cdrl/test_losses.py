@@ -1,0 +1,82 @@
+"""coopjax.cdrl.losses: training pairs, gradients against direct computation,
+DRL (no initializer)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from coopjax import cdrl, rng
+
+from helpers.cdrl_models import QuadraticEnergy, toy_levels, mlp_model, init_all
+
+
+def test_training_pairs_share_noise_and_scale():
+  levels = toy_levels()
+  model = cdrl.CDRLModel(QuadraticEnergy(), None, levels, 2)
+  x = jax.random.normal(jax.random.key(0), (64, 2))
+  keys = rng.example_keys(jax.random.key(1), 0, 64)
+  t, x_t, y_data = cdrl.training_pairs(model, x, keys)
+  t = np.asarray(t)
+  assert t.min() >= 1 and t.max() <= 6 and len(np.unique(t)) == 6
+  abar = levels.abar
+  eps_t = (x_t - np.sqrt(abar[t])[:, None] * x) / np.sqrt(1 - abar[t])[:, None]
+  x_prev = y_data / levels.y_scale[t][:, None]
+  eps_p = (x_prev - np.sqrt(abar[t - 1])[:, None] * x) / np.sqrt(
+      1 - abar[t - 1])[:, None]
+  np.testing.assert_allclose(eps_t, eps_p, atol=2e-3)
+
+
+@pytest.mark.slow
+def test_gradients_equal_direct_computation():
+  model = mlp_model()
+  params, stats = init_all(model)
+  x = 3.0 * jax.random.normal(jax.random.key(5), (32, 2))
+  keys = rng.example_keys(jax.random.key(6), 0, 32)
+  grads, new_stats, metrics = cdrl.loss_and_grads(model, params, stats, x, keys)
+
+  # The same quantities the slow, obvious way: per-example logsnr through
+  # __call__ (no cached features) and jax.grad of the written-out losses.
+  k_pair, k_init, k_chain = rng.split_each(keys, 3)
+  t, x_t, y_data = cdrl.training_pairs(model, x, k_pair)
+  y0 = cdrl.propose(model, params['init'], x_t, t, k_init)
+  ev = {'params': params['ebm'], 'batch_stats': stats['ebm']}
+  y_k, _ = cdrl.refine(model, ev, y0, x_t, t, k_chain)
+  w = model.levels.loss_weight[np.asarray(t)]
+  logsnr = model.levels.logsnr[np.asarray(t) - 1]
+
+  def ebm_loss(p):
+    # One power iteration from the old vectors, as in the train step.
+    v = {'params': p, 'batch_stats': stats['ebm']}
+    f = lambda y: model.ebm.apply(v, y, logsnr, True,
+                                  mutable=['batch_stats'])[0]
+    return jnp.mean(w * (f(y_k) - f(y_data)))
+
+  def init_loss(p):
+    y = cdrl.propose(model, p, x_t, t, k_init)
+    return jnp.mean(jnp.sum((y_k - y) ** 2, axis=-1))
+
+  want_ebm = jax.grad(ebm_loss)(params['ebm'])
+  want_init = jax.grad(init_loss)(params['init'])
+  close = lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-3, atol=1e-6)
+  jax.tree_util.tree_map(close, grads['ebm'], want_ebm)
+  jax.tree_util.tree_map(close, grads['init'], want_init)
+  np.testing.assert_allclose(metrics['ebm_loss'], ebm_loss(params['ebm']),
+                             rtol=1e-4)
+  # Spectral-norm statistics were updated (one power iteration).
+  changed = jax.tree_util.tree_map(lambda a, b: bool(jnp.any(a != b)),
+                                   stats['ebm'], new_stats['ebm'])
+  assert any(jax.tree_util.tree_leaves(changed))
+
+
+@pytest.mark.slow
+def test_drl_chain_starts_at_x_t():
+  model = mlp_model(initializer=False)
+  x_t = jnp.ones((4, 2))
+  assert cdrl.propose(model, None, x_t, jnp.ones(4, jnp.int32),
+                      rng.example_keys(jax.random.key(0), 0, 4)) is x_t
+  params, stats = init_all(model)
+  grads, _, metrics = cdrl.loss_and_grads(
+      model, params, stats, jnp.ones((8, 2)),
+      rng.example_keys(jax.random.key(0), 0, 8))
+  assert set(grads) == {'ebm'} and 'init_loss' not in metrics

@@ -1,0 +1,95 @@
+"""The latent flow algorithm: the Gaussian-prior ablation, bad configs, and
+training end to end on corrupted digits with every task."""
+
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from coopjax import latent_flow as lf
+from coopjax.trainer import loop as train
+from coopjax.latent_flow.algorithm import LatentFlowAlgorithm
+from coopjax.data import images
+
+from helpers import config_module
+
+
+latent_flow_digits = config_module('latent_flow_digits')
+
+
+def tiny_config(variant='', **train_overrides):
+  c = latent_flow_digits.get_config(variant)
+  c.data.batch_size = 8
+  c.model.update(latent_dim=4, gen_width=4, flow_steps=2, flow_hidden=8,
+                 langevin_steps=2)
+  c.train.update(steps=2, log_every=1, ckpt_every=2, sample_every=2)
+  c.train.update(**train_overrides)
+  c.sample.num = 8
+  c.task.update(num=8, recon_steps=2, chunk=64)
+  return c
+
+
+@pytest.mark.slow
+def test_gaussian_prior_ablation_has_no_prior_params_or_loss():
+  c = tiny_config('gaussian')
+  dataset = images.random_images((8, 8, 1), 16)
+  algo = LatentFlowAlgorithm(c, dataset)
+  batch = dataset.batch(0, 8, 0)
+  params, stats = jax.jit(algo.init_variables)(jax.random.key(0), batch)
+  assert set(params) == set(algo.optimizers) == {'gen'}
+  grads, _, m = jax.jit(algo.grads_fn)(params, stats, batch,
+                                       jax.random.split(jax.random.key(1), 8),
+                                       jnp.int32(0))
+  assert set(grads) == {'gen'} and 'prior_loss' not in m
+  z = jnp.ones((3, 4))
+  np.testing.assert_allclose(lf.prior_log_prob(algo.model, {}, z),
+                             -0.5 * 4 - 2 * math.log(2 * math.pi), rtol=1e-6)
+  flow_algo = LatentFlowAlgorithm(tiny_config(), dataset)
+  assert set(flow_algo.optimizers) == {'gen', 'prior'}
+
+
+def test_bad_config_is_refused_by_name():
+  dataset = images.random_images((8, 8, 1), 16)
+  c = tiny_config()
+  c.model.prior = 'vamp'
+  with pytest.raises(ValueError, match='config.model.prior'):
+    LatentFlowAlgorithm(c, dataset)
+  with pytest.raises(ValueError, match="Unknown variant 'gausian'"):
+    latent_flow_digits.get_config('gausian')
+  c = tiny_config()
+  c.model.gen_num_up = 4
+  with pytest.raises(ValueError, match='gen_num_up'):
+    LatentFlowAlgorithm(c, dataset).init_variables(jax.random.key(0), None)
+
+
+def _figures(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl'), encoding='utf-8') as f:
+    return [json.loads(line) for line in f][-1]
+
+
+@pytest.mark.slow
+def test_train_end_to_end_on_corrupted_digits_with_every_task(tmp_path):
+  workdir = str(tmp_path / 'run')
+  config = tiny_config('anomaly,corrupt')
+  config.sample.tasks = ('reconstruct', 'inpaint', 'anomaly', 'recover')
+  state = train.train_and_evaluate(config, workdir)
+  assert int(state.step) == 2  # NaN pixels did not stop training
+  figures = _figures(workdir)
+  for name in ('recon_mse', 'masked_pixel_mse', 'anomaly_auroc',
+               'mean_fill_mse'):
+    assert np.isfinite(figures[name]), name
+  assert abs(figures['missing_fraction'] - 0.3) < 0.05
+  assert figures['known_pixels_changed'] == 0
+  for name in ('step_2.png', 'step_2_inpaint.png', 'step_2_recover.npz'):
+    assert os.path.exists(os.path.join(workdir, 'samples', name)), name
+  clean = tiny_config('anomaly')
+  dataset = images.random_images((8, 8, 1), 16)
+  with pytest.raises(ValueError, match='missing_fraction'):
+    LatentFlowAlgorithm(clean, dataset).tasks['recover'](state, dataset, 'x')
+  with pytest.raises(ValueError, match='holdout_class'):
+    LatentFlowAlgorithm(tiny_config(), dataset).tasks['anomaly'](
+        state, dataset, 'x')

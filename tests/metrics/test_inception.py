@@ -1,0 +1,138 @@
+"""coopjax.metrics.inception: the Inception Score, the FID Inception network,
+its weights and tools/convert_inception.py."""
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+from coopjax import metrics
+from coopjax.metrics import inception
+
+from helpers import REPO
+
+
+def _converter():
+  spec = importlib.util.spec_from_file_location(
+      'convert_inception', os.path.join(REPO, 'tools', 'convert_inception.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_inception_score_of_uniform_and_confident_logits():
+  assert metrics.inception_score(np.zeros((20, 1008)), splits=10)[0] == (
+      pytest.approx(1.0))
+  k = 5
+  confident = 50.0 * np.eye(k)[np.tile(np.arange(k), 4)]  # 20 x 5, balanced
+  mean, std = metrics.inception_score(confident, splits=4)
+  assert mean == pytest.approx(k, rel=1e-6) and std == pytest.approx(0, abs=1e-6)
+  with pytest.raises(ValueError, match='splits'):
+    metrics.inception_score(confident, splits=21)
+
+
+def test_inception_outputs_shapes_and_head(weights_file):
+  variables = inception.load_weights(weights_file)
+  x = np.random.default_rng(0).uniform(-1, 1, (2, 8, 8, 1)).astype(np.float32)
+  pool, logits = inception.inception_outputs(x, variables, batch_size=2)
+  assert pool.shape == (2, inception.NUM_FEATURES) and logits.shape == (
+      2, inception.NUM_LOGITS)
+  assert np.all(pool >= 0) and np.all(np.isfinite(logits)) and pool.std() > 0
+  kernel = np.asarray(variables['params']['fc']['kernel'])
+  np.testing.assert_allclose(logits, pool @ kernel, rtol=1e-4, atol=1e-4)
+  # Examples are independent: a reversed batch gives reversed outputs.
+  pool_r, _ = inception.inception_outputs(x[::-1], variables, batch_size=2)
+  np.testing.assert_allclose(pool_r, pool[::-1], rtol=1e-4, atol=1e-5)
+
+
+def test_missing_or_wrong_weights_say_how_to_make_them(tmp_path):
+  with pytest.raises(FileNotFoundError, match='convert_inception.py'):
+    inception.load_weights(str(tmp_path / 'nope.npz'))
+  flat = inception.flatten(inception.random_weights())
+  flat.pop('params/Mixed_7c/branch_pool/conv/kernel')
+  flat['params/fc/kernel'] = np.zeros((3, 3), np.float32)
+  bad = tmp_path / 'bad.npz'
+  np.savez(bad, **flat)
+  with pytest.raises(ValueError, match=r'missing: params/Mixed_7c/branch_pool'
+                     r'.*wrong shape: params/fc/kernel.*docs/fid.md'):
+    inception.load_weights(str(bad))
+
+
+def test_converter_round_trips_a_synthetic_torch_state_dict(tmp_path):
+  conv = _converter()
+  flat = inception.flatten(inception.random_weights(seed=3))
+  state = conv.to_state_dict(flat)
+  # The pytorch-fid FID Inception names and torch (out, in, kh, kw) shapes.
+  known = {'Conv2d_1a_3x3.conv.weight': (32, 3, 3, 3),
+           'Conv2d_4a_3x3.bn.running_var': (192,),
+           'Mixed_5b.branch_pool.conv.weight': (32, 192, 1, 1),
+           'Mixed_6a.branch3x3.conv.weight': (384, 288, 3, 3),
+           'Mixed_6e.branch7x7dbl_5.conv.weight': (192, 192, 1, 7),
+           'Mixed_7a.branch7x7x3_4.conv.weight': (192, 192, 3, 3),
+           'Mixed_7b.branch1x1.conv.weight': (320, 1280, 1, 1),
+           'Mixed_7c.branch3x3dbl_3b.conv.weight': (384, 384, 3, 1),
+           'fc.weight': (1008, 2048), 'fc.bias': (1008,)}
+  for key, shape in known.items():
+    assert state[key].shape == shape, key
+  assert len(state) == 94 * 5 + 2  # 94 BasicConv2d (conv + bn) and fc
+  for key in [k for k in state if k.endswith('.bn.weight')]:
+    state[key.replace('.weight', '.num_batches_tracked')] = np.array(7)
+  np.savez(tmp_path / 'sd.npz', **state)
+  conv.main([str(tmp_path / 'sd.npz'), str(tmp_path / 'out.npz')])
+  with np.load(tmp_path / 'out.npz') as f:
+    assert sorted(f.files) == sorted(flat)
+    for key in flat:
+      np.testing.assert_array_equal(f[key], flat[key])
+  k = state['Mixed_6e.branch7x7dbl_5.conv.weight']
+  np.testing.assert_array_equal(
+      flat['params/Mixed_6e/branch7x7dbl_5/conv/kernel'][0, 4, 10, 20],
+      k[20, 10, 0, 4])
+  with pytest.raises(ValueError, match='Unknown key'):
+    conv.convert_state_dict({**state, 'Mixed_5b.extra.weight': np.zeros(1)})
+
+
+def test_inception_matches_pytorch_fid_when_installed(tmp_path):
+  """Random weights in pytorch-fid's network, converted: the same outputs."""
+  torch = pytest.importorskip('torch')
+  pi = pytest.importorskip('pytorch_fid.inception')
+  functional = torch.nn.functional
+  torch.manual_seed(0)
+  net = pi._inception_v3(num_classes=1008, aux_logits=False, weights=None)  # pylint: disable=protected-access
+  for name, block in (('5b', pi.FIDInceptionA(192, 32)),
+                      ('5c', pi.FIDInceptionA(256, 64)),
+                      ('5d', pi.FIDInceptionA(288, 64)),
+                      ('6b', pi.FIDInceptionC(768, 128)),
+                      ('6c', pi.FIDInceptionC(768, 160)),
+                      ('6d', pi.FIDInceptionC(768, 160)),
+                      ('6e', pi.FIDInceptionC(768, 192)),
+                      ('7b', pi.FIDInceptionE_1(1280)),
+                      ('7c', pi.FIDInceptionE_2(2048))):
+    setattr(net, 'Mixed_' + name, block)
+  with torch.no_grad():
+    for m in net.modules():  # non-trivial BatchNorm statistics
+      if isinstance(m, torch.nn.BatchNorm2d):
+        m.running_mean.uniform_(-0.1, 0.1)
+        m.running_var.uniform_(0.5, 1.5)
+        m.weight.uniform_(0.5, 1.5)
+  net.eval()
+  x = np.random.default_rng(0).uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32)
+  with torch.no_grad():
+    h = functional.interpolate(torch.from_numpy(x).permute(0, 3, 1, 2),
+                               size=(299, 299), mode='bilinear',
+                               align_corners=False)
+    for name in ('Conv2d_1a_3x3', 'Conv2d_2a_3x3', 'Conv2d_2b_3x3',
+                 'maxpool1', 'Conv2d_3b_1x1', 'Conv2d_4a_3x3', 'maxpool2',
+                 'Mixed_5b', 'Mixed_5c', 'Mixed_5d', 'Mixed_6a', 'Mixed_6b',
+                 'Mixed_6c', 'Mixed_6d', 'Mixed_6e', 'Mixed_7a', 'Mixed_7b',
+                 'Mixed_7c'):
+      h = getattr(net, name)(h)
+    pool = functional.adaptive_avg_pool2d(h, 1).flatten(1)
+    logits = net.fc(pool).numpy()
+  state = {k: v.numpy() for k, v in net.state_dict().items()}
+  np.savez(tmp_path / 'w.npz', **_converter().convert_state_dict(state))
+  variables = inception.load_weights(str(tmp_path / 'w.npz'))
+  got_pool, got_logits = inception.inception_outputs(
+      x, variables, batch_size=2, logits_bias=True)
+  np.testing.assert_allclose(got_pool, pool.numpy(), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(got_logits, logits, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,31 @@
+"""coopjax.models: building networks from config.model, parameter counts."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from coopjax import models
+
+from helpers.networks import KEY, SHAPE, LOGSNR
+
+
+def test_registry_builds_and_counts():
+  cfg = ml_collections.ConfigDict(dict(
+      ebm='resnet', width=8, mults=(1, 2), blocks_per_res=1, temb_dim=8,
+      use_sn=True, num_classes=0, dtype='float32', initializer='unet',
+      init_width=8, init_mults=(1, 2), init_blocks=1, init_attn=(4,),
+      init_dropout=0.1))
+  ebm, unet = models.build_ebm(cfg), models.build_initializer(cfg)
+  assert isinstance(ebm, models.ResNetEnergy) and ebm.width == 8
+  assert isinstance(unet, models.UNetInitializer) and unet.dropout == 0.1
+  shapes = jax.eval_shape(ebm.init, KEY, jnp.zeros(SHAPE), LOGSNR)['params']
+  direct = sum(int(np.prod(a.shape)) for a in
+               jax.tree_util.tree_leaves(shapes))
+  assert models.param_count(shapes) == direct
+  assert models.describe({'ebm': {'w': jnp.zeros((1000, 1500))},
+                          'init': {'w': jnp.zeros(12)}}) == 'ebm 1.5M, init 12'
+  cfg.ebm = 'nope'
+  with pytest.raises(ValueError, match="config.model.ebm 'nope'"):
+    models.build_ebm(cfg)

@@ -1,0 +1,90 @@
+"""Non-finite losses: stop at the step keeping the last good checkpoint, or
+skip / roll back."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from coopjax.trainer import loop as train
+from coopjax.trainer import nonfinite
+from coopjax import data
+from coopjax.trainer import workdir as wd
+
+from helpers.trainer import tiny_config, params_of
+from helpers import trainer_procs as tp
+
+
+@pytest.mark.slow
+def test_nonfinite_loss_stops_with_step_and_keeps_checkpoint(tmp_path):
+  workdir = str(tmp_path / 'run')
+  config = tiny_config(steps=20, ckpt_every=1)
+  config.optim.ebm.lr = config.optim.init.lr = 1e30  # diverges within steps
+  with pytest.raises(nonfinite.NonFiniteError, match=r'at step (\d+)') as err:
+    train.train_and_evaluate(config, workdir)
+  failed = int(str(err.value).split('at step ')[1].split(';')[0])
+  steps = sorted(int(s) for s in os.listdir(os.path.join(workdir,
+                                                          'checkpoints')))
+  assert steps and steps[-1] == failed - 1
+
+
+def _poison(monkeypatch, bad_step):
+  """Makes row 0 of step ``bad_step``'s batch NaN."""
+  load = data.load
+
+  def poisoned_load(*args, **kwargs):
+    ds = load(*args, **kwargs)
+    batch = ds.batch
+
+    def poisoned(step, *a, **k):
+      b = batch(step, *a, **k)
+      if step == bad_step:
+        b = dict(b, x=np.array(b['x']))
+        b['x'][0] = np.nan
+      return b
+    object.__setattr__(ds, 'batch', poisoned)
+    return ds
+  monkeypatch.setattr(data, 'load', poisoned_load)
+
+
+@pytest.mark.slow
+def test_nan_stops_at_its_step_keeping_the_last_good_checkpoint(
+    tmp_path, monkeypatch):
+  _poison(monkeypatch, bad_step=3)
+  workdir = str(tmp_path / 'run')
+  with pytest.raises(nonfinite.NonFiniteError, match='at step 4;'):
+    train.train_and_evaluate(tiny_config(steps=6, ckpt_every=1), workdir)
+  assert tp.checkpoint_steps(workdir) == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_rollback_skips_the_bad_batch_like_skip(tmp_path, monkeypatch,
+                                                capsys):
+  _poison(monkeypatch, bad_step=3)
+  skip = train.train_and_evaluate(
+      tiny_config(steps=6, on_nonfinite='skip'), str(tmp_path / 'skip'))
+  capsys.readouterr()
+  rolled = train.train_and_evaluate(
+      tiny_config(steps=6, on_nonfinite='rollback'), str(tmp_path / 'roll'))
+  assert 'Step 4: non-finite; rolled back to step 2' in capsys.readouterr().out
+  assert int(rolled.step) == int(skip.step) == 6
+  leaves = jax.tree_util.tree_leaves(params_of(rolled))
+  assert all(np.all(np.isfinite(x)) for x in leaves)
+  tp.assert_trees_equal(params_of(rolled), params_of(skip))
+  # The same workdir with another config is refused, naming the field ...
+  other = tiny_config(steps=6, on_nonfinite='skip')
+  other.model.width = 16
+  with pytest.raises(wd.ConfigChangedError, match=r'model\.width: 8 .* 16'):
+    train.train_and_evaluate(other, str(tmp_path / 'skip'))
+  # ... and accepted with the override (here: a new seed, nothing to train).
+  reseeded = tiny_config(steps=6, on_nonfinite='skip')
+  reseeded.seed = 1
+  with pytest.raises(wd.ConfigChangedError, match='seed'):
+    train.train_and_evaluate(reseeded, str(tmp_path / 'skip'))
+  state = train.train_and_evaluate(reseeded, str(tmp_path / 'skip'),
+                                   allow_config_change=True)
+  assert int(state.step) == 6
+  saved = json.load(open(tmp_path / 'skip' / 'config.json'))
+  assert saved['seed'] == 1
