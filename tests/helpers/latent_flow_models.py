@@ -6,6 +6,8 @@ import numpy as np
 
 from coopjax import latent_flow as lf
 
+from helpers import config_module
+
 SHAPE = (2, 2, 1)  # tiny images for the linear-Gaussian model
 
 
@@ -30,3 +32,18 @@ def gaussian_posterior(w, x, sigma, rows=None):
   wv = w[:, rows]
   cov = np.linalg.inv(np.eye(w.shape[0]) + wv @ wv.T / sigma ** 2)
   return cov @ wv @ x[rows] / sigma ** 2, cov
+
+
+latent_flow_digits = config_module('latent_flow_digits')
+
+
+def tiny_config(variant='', **train_overrides):
+  c = latent_flow_digits.get_config(variant)
+  c.data.batch_size = 8
+  c.model.update(latent_dim=4, gen_width=4, flow_steps=2, flow_hidden=8,
+                 langevin_steps=2)
+  c.train.update(steps=2, log_every=1, ckpt_every=2, sample_every=2)
+  c.train.update(**train_overrides)
+  c.sample.num = 8
+  c.task.update(num=8, recon_steps=2, chunk=64)
+  return c

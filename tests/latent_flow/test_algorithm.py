@@ -15,22 +15,8 @@ from coopjax.trainer import loop as train
 from coopjax.latent_flow.algorithm import LatentFlowAlgorithm
 from coopjax.data import images
 
-from helpers import config_module
+from helpers.latent_flow_models import latent_flow_digits, tiny_config
 
-
-latent_flow_digits = config_module('latent_flow_digits')
-
-
-def tiny_config(variant='', **train_overrides):
-  c = latent_flow_digits.get_config(variant)
-  c.data.batch_size = 8
-  c.model.update(latent_dim=4, gen_width=4, flow_steps=2, flow_hidden=8,
-                 langevin_steps=2)
-  c.train.update(steps=2, log_every=1, ckpt_every=2, sample_every=2)
-  c.train.update(**train_overrides)
-  c.sample.num = 8
-  c.task.update(num=8, recon_steps=2, chunk=64)
-  return c
 
 
 @pytest.mark.slow

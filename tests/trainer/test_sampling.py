@@ -14,9 +14,8 @@ from coopjax import data, registry
 from coopjax.trainer import parallel
 from coopjax.trainer import state as ts
 from coopjax.trainer.tasks import sample_in_chunks
-import test_train
-import test_coopflow
-import test_latent_flow
+from helpers import coopflow_models, latent_flow_models
+from helpers import trainer as trainer_helpers
 
 
 def _fresh(config):
@@ -28,11 +27,12 @@ def _fresh(config):
 
 
 def _configs():
-  return {'cdrl': test_train.tiny_config(),
-          'coopflow': test_coopflow.tiny_config(),
-          'latent_flow': test_latent_flow.tiny_config()}
+  return {'cdrl': trainer_helpers.tiny_config(),
+          'coopflow': coopflow_models.tiny_config(),
+          'latent_flow': latent_flow_models.tiny_config()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', ['cdrl', 'coopflow', 'latent_flow'])
 def test_sharded_sampler_equals_one_device_and_shards_its_output(name):
   assert jax.device_count() == 4

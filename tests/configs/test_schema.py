@@ -11,7 +11,8 @@ import pytest
 
 from coopjax.config import cdrl, coopflow, latent_flow, variants
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+from helpers import REPO as ROOT
+
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, 'configs', '*.py')))
 BASES = {'cdrl': cdrl, 'coopflow': coopflow, 'latent_flow': latent_flow}
 CDRL_IMAGES = ('cifar10', 'svhn', 'digits', 'celeba_compose',
