@@ -20,7 +20,6 @@ import jax
 
 from common import Stepper, compile_and_time, dataset_for, fresh_state, load_config, sampler_for, timed  # pylint: disable=g-bad-import-order
 
-PAPER_SECONDS_100 = 2.5  # CoopFlow paper, 100 CIFAR-10 samples, A6000, K=30
 
 
 def main():
@@ -40,7 +39,6 @@ def main():
   if args.small:
     config.model.update(width=32, flow_scales=2, flow_steps=4, flow_hidden=32)
   batch_size = args.batch or config.data.batch_size
-  size = config.data.image_size
   dataset = dataset_for(config, batch_size, prefer_random=True)
   algo, mesh, state = fresh_state(config, dataset, init_examples=batch_size)
   sampler = sampler_for(algo, mesh, args.num)
@@ -62,9 +60,6 @@ def main():
         f'{", ".join(f"{t:.3f}" for t in times)} s')
   print(f'train step (batch {batch_size}): {step_s:.3f} s, '
         f'{batch_size / step_s:,.1f} images/s')
-  if args.num == 100 and size == 32 and not args.small:
-    print(f'paper: {PAPER_SECONDS_100} s on an A6000 -> '
-          f'{best / PAPER_SECONDS_100:.1f}x the paper\'s time')
   return 0
 
 

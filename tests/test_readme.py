@@ -13,11 +13,32 @@ def read(path):
     return f.read()
 
 
+def python_blocks():
+  """The README's Python examples, by a name in their first line."""
+  blocks = re.findall(r'```python\n(.*?)```', read('README.md'), re.S)
+  assert len(blocks) == 2
+  return {'config': blocks[0], 'langevin': blocks[1]}
+
+
 @pytest.mark.slow
 def test_langevin_example_runs():
-  blocks = re.findall(r'```python\n(.*?)```', read('README.md'), re.S)
-  assert len(blocks) == 1
-  exec(compile(blocks[0], 'README.md', 'exec'), {})  # pylint: disable=exec-used
+  code = python_blocks()['langevin']
+  assert 'from coopjax.langevin import langevin' in code
+  exec(compile(code, 'README.md', 'exec'), {})  # pylint: disable=exec-used
+
+
+def test_config_example_builds_the_base_config_and_its_variants(tmp_path):
+  code = python_blocks()['config']
+  scope = {'__file__': str(tmp_path / 'my_svhn.py')}
+  exec(compile(code, 'README.md', 'exec'), scope)  # pylint: disable=exec-used
+  c = scope['get_config']()
+  assert c.algorithm == 'cdrl' and c.data.name == 'svhn_cropped'
+  assert not c.data.random_flip and c.model.width == 128
+  drl = scope['get_config']('drl')
+  assert drl.algorithm == 'drl' and drl.model.initializer == 'none'
+  with pytest.raises(ValueError, match="Unknown variant 'dlr' of "
+                     "configs/my_svhn.py; known: '', 'drl'"):
+    scope['get_config']('dlr')
 
 
 def test_ci_runs_the_readme_commands():

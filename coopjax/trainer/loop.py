@@ -18,7 +18,6 @@ import os
 from typing import Any, Dict, Tuple
 
 import jax
-import numpy as np
 from jax.experimental import multihost_utils
 
 from coopjax import data, models, registry
