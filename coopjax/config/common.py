@@ -48,7 +48,18 @@ def data(**overrides: Any) -> ml_collections.ConfigDict:
       missing_fraction=0.0,    # fraction of each training image's pixels made missing
       num_points=50000,        # 2-D densities: points drawn
       scale=4.0,               # 2-D densities: spatial scale
+      box=0.0,                 # 2-D: half-width of the evaluation box (0 = the density's own)
+      bins=0,                  # 2-D: histogram bins per side for TV (0 = the density's own)
+      split='train',           # tfds: the training split
+      test_split='',           # tfds: the held-out split ('' = the data set's test split)
   ), overrides, 'data')
+
+
+def complete_data(cfg) -> ml_collections.ConfigDict:
+  """A ``config.data`` section (a ConfigDict or dict, possibly partial) with
+  every undeclared field refused and every missing one at its default: what
+  the data loaders read."""
+  return data(**dict(cfg.items()))
 
 
 def train(**overrides: Any) -> ml_collections.ConfigDict:

@@ -12,6 +12,7 @@ Every dataset offers ``kind``, ``name``, ``example_shape``, ``num_classes`` and
 ['label': ...]}``.
 """
 
+from coopjax.config import common
 from coopjax.data import images
 from coopjax.data.batching import batch_at
 from coopjax.data.images import ImageDataset
@@ -43,8 +44,13 @@ def kind_of(name: str, kind_hint: str = "") -> str:
 def load(data_config, seed: int, process_index: int = 0,
          process_count: int = 1):
   """The dataset named by ``data_config.name`` (``data_config.kind`` picks
-  images for ``name='array'``)."""
-  kind = kind_of(data_config.get("name", None), data_config.get("kind", ""))
+  images for ``name='array'``).
+
+  ``data_config`` is a ``config.data`` section; fields it leaves out take
+  their defaults from :func:`coopjax.config.common.data`.
+  """
+  data_config = common.complete_data(data_config)
+  kind = kind_of(data_config.name, data_config.kind)
   if kind == "points":
     return load_points(data_config, seed)
   if data_config.name in images.TFDS:
@@ -52,8 +58,8 @@ def load(data_config, seed: int, process_index: int = 0,
     dataset = tfds_source.load(data_config, process_index, process_count)
   else:
     dataset = images.load_embedded(data_config)
-  return images.with_missing_pixels(
-      dataset, float(data_config.get("missing_fraction", 0.0)))
+  return images.with_missing_pixels(dataset,
+                                    float(data_config.missing_fraction))
 
 
 __all__ = ["KINDS", "ImageDataset", "PointDataset", "batch_at", "kind_of",

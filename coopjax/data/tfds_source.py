@@ -88,23 +88,22 @@ def load(cfg, process_index: int = 0, process_count: int = 1) -> ImageDataset:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], 'GPU')  # keep TF off the accelerators
-  name, size = cfg.name, int(cfg.get('image_size', 32))
-  attributes = tuple(cfg.get('attributes', ()) or ())
+  name, size = cfg.name, int(cfg.image_size)
+  attributes = tuple(cfg.attributes or ())
   if attributes and name != 'celeb_a':
     raise ValueError(f'data.attributes is only for celeb_a, not {name!r}.')
-  train_split = cfg.get('split', 'train')
+  train_split = cfg.split
   if process_count > 1:
     train_split = tfds.split_for_jax_process(train_split,
                                              process_index=process_index,
                                              process_count=process_count)
-  data_dir = cfg.get('tfds_dir', '') or None
+  data_dir = cfg.tfds_dir or None
   x, y = _read(name, train_split, data_dir, size, attributes)
-  test_split = cfg.get('test_split', TEST_SPLITS.get(name, 'test'))
+  test_split = cfg.test_split or TEST_SPLITS.get(name, 'test')
   x_te, y_te = _read(name, test_split, data_dir, size, attributes,
-                     int(cfg.get('num_test', 10000)))
+                     int(cfg.num_test))
   num_classes = len(attributes) if attributes else TFDS[name][1]
-  flip = cfg.get('random_flip', None)
   return ImageDataset(name, x, y, num_classes, x_te, y_te,
-                      flip=TFDS[name][2] if flip is None else bool(flip),
+                      flip=bool(cfg.random_flip),
                       sharded=process_count > 1,
                       attributes=attributes or None)

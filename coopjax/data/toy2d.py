@@ -32,13 +32,12 @@ from typing import Callable, Optional, Tuple
 
 import numpy as np
 
+from coopjax.config import common
 from coopjax.data import arrays
 from coopjax.data import batching
 
 MC_POINTS = 4_000_000
 MC_SEED = 20240607
-DEFAULT_NUM_POINTS = 50_000
-DEFAULT_SCALE = 4.0
 
 # (xmin, xmax, ymin, ymax) of the reference checkerboard at scale 1; the fifth
 # square is written with ymin > ymax there and means the interval between them.
@@ -221,16 +220,15 @@ def _positive(value, key, cast):
 
 def _box_and_bins(data_config, box, bins):
   """``data.box`` / ``data.bins`` if set, else the dataset's defaults."""
-  box = _positive(data_config.get("box", None) or box, "box", float)
-  return box, _positive(data_config.get("bins", None) or bins, "bins", int)
+  box = _positive(data_config.box or box, "box", float)
+  return box, _positive(data_config.bins or bins, "bins", int)
 
 
 def _synthetic(name, data_config, seed):
   """Draws ``data.num_points`` points of a synthetic density."""
   sampler, box_per_scale, bins, exact = _SYNTHETIC[name]
-  scale = _positive(data_config.get("scale", DEFAULT_SCALE), "scale", float)
-  num = _positive(data_config.get("num_points", DEFAULT_NUM_POINTS),
-                  "num_points", int)
+  scale = _positive(data_config.scale, "scale", float)
+  num = _positive(data_config.num_points, "num_points", int)
   box, bins = _box_and_bins(data_config, box_per_scale * scale, bins)
   points = sampler(np.random.default_rng(seed), num, scale).astype(np.float32)
   if exact is None:
@@ -257,18 +255,19 @@ def load_points(data_config, seed: int) -> PointDataset:
     ValueError: unknown name, bad numbers, a batch larger than the set, or a
       bad user file; FileNotFoundError: the user file is missing.
   """
-  name = data_config.get("name", None)
+  data_config = common.complete_data(data_config)
+  name = data_config.name
   if name not in _KNOWN:
     raise ValueError(f"Unknown dataset {name!r} for 2-D data; known: "
                      f"{', '.join(_KNOWN)}")
   if name == "array":
-    points = arrays.load_point_array(data_config.get("path", None))
+    points = arrays.load_point_array(data_config.path)
     box, bins = _box_and_bins(data_config, arrays.covering_box(points), 34)
     dataset = PointDataset(name, points, box, bins)
   else:
     dataset = _synthetic(name, data_config, seed)
-  batch_size = data_config.get("batch_size", None)
-  if batch_size is not None and batch_size > len(dataset.points):
+  batch_size = data_config.batch_size
+  if batch_size > len(dataset.points):
     raise ValueError(
         f"data.batch_size={batch_size} exceeds the {len(dataset.points)} "
         f"points of dataset {name!r}; lower it or raise data.num_points.")

@@ -13,7 +13,7 @@ def cfg(**kw):
 
 
 def test_digits_range_split_and_padding():
-  ds = data.load(cfg(name='digits'), 0)
+  ds = data.load(cfg(name='digits', image_size=8), 0)
   assert ds.kind == 'images' and ds.example_shape == (8, 8, 1)
   assert len(ds) == 1500 and ds.test_images.shape == (297, 8, 8, 1)
   assert ds.images.min() == -1.0 and ds.images.max() == 1.0
@@ -33,7 +33,7 @@ def test_digits_range_split_and_padding():
 
 
 def test_digits_holdout_class_goes_to_test():
-  ds = data.load(cfg(name='digits', holdout_class=7), 0)
+  ds = data.load(cfg(name='digits', image_size=8, holdout_class=7), 0)
   assert 7 not in set(ds.labels)
   assert np.sum(ds.test_labels == 7) > 150  # all of the ~180 sevens
 

@@ -23,7 +23,7 @@ def digits_cache(tmp_path_factory):
 def test_digits_classifier_accuracy_and_frechet(digits_cache):
   model = dc.load_or_train(digits_cache)
   assert model['test_accuracy'] > 0.9
-  held_out = image_data.load_digits({}).test_images
+  held_out = image_data.load_digits({'image_size': 8}).test_images
   real = metrics.digits_frechet(held_out, digits_cache)
   noise = metrics.digits_frechet(
       np.random.default_rng(0).uniform(-1, 1, held_out.shape), digits_cache)
@@ -44,8 +44,8 @@ def test_cached_digits_classifier_is_reused(digits_cache, monkeypatch):
   np.testing.assert_array_equal(again['mu'], first['mu'])
   cfg = ml_collections.ConfigDict(dict(
       data=dict(resize='pad'), eval=dict(cache_dir=digits_cache)))
-  held_out = image_data.load_digits({}).test_images
-  out = reports.quality(cfg, image_data.load_digits({}), held_out,
+  held_out = image_data.load_digits({'image_size': 8}).test_images
+  out = reports.quality(cfg, image_data.load_digits({'image_size': 8}), held_out,
                         os.path.join(digits_cache, 'samples', 'x'))
   assert out == {'frechet_digits': pytest.approx(
       metrics.digits_frechet(held_out, digits_cache))}
