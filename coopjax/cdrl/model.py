@@ -45,7 +45,7 @@ class CDRLModel:
     n_steps: Langevin steps per level (K).
     tweedie: apply the final Tweedie denoising step when sampling.
     num_classes: classes the networks are conditioned on (0: unconditional);
-      see :mod:`coopjax.conditioning`.
+      see :mod:`coopjax.cdrl.conditioning`.
     label_drop: probability of training on the null label instead.
   """
   ebm: nn.Module

@@ -90,7 +90,7 @@ def refine(model: CDRLModel, ebm_vars: Params, y0: jax.Array, x_t: jax.Array,
       step (inpainting).
 
   Returns:
-    ``(y_K, info)`` with :class:`coopjax.langevin.LangevinInfo`.
+    ``(y_K, info)`` with :class:`coopjax.samplers.langevin.LangevinInfo`.
   """
   n_steps = model.n_steps if n_steps is None else n_steps
   step_sq = model.consts.step_size_sq[t]
@@ -139,7 +139,7 @@ def sample(model: CDRLModel, ebm_vars: Params, init_params: Optional[Params],
     shape: shape of one example (static).
     n_steps: K' Langevin steps per level (default K).
     start: index of the first example, for sharded or chunked sampling.
-    cond: class condition (see :mod:`coopjax.conditioning`), or None.
+    cond: class condition (see :mod:`coopjax.cdrl.conditioning`), or None.
     inpaint: ``(mask, x_obs)``, ``[num, *shape]`` each: where ``mask`` is
       true, every proposal and every Langevin step is reset to the noisy
       observation of the current level, and the output equals ``x_obs``.

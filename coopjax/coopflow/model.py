@@ -142,7 +142,7 @@ def refine(model: CoopFlowModel, ebm_params: Params, x0: jax.Array,
       reset to ``values`` after every step.
 
   Returns:
-    ``(x_K, info)`` as :func:`coopjax.langevin.langevin` returns them.
+    ``(x_K, info)`` as :func:`coopjax.samplers.langevin.langevin` returns them.
   """
   return langevin(model.log_prob, x0, key,
                   n_steps=model.n_steps if n_steps is None else n_steps,

@@ -1,4 +1,4 @@
-"""Orbax checkpoints of a :class:`~coopjax.train_state.TrainState`.
+"""Orbax checkpoints of a :class:`~coopjax.trainer.state.TrainState`.
 
 The workdir's ``checkpoints/`` folder holds one orbax step directory per
 save. Before restoring, the stored tree is compared with the state the current
@@ -163,7 +163,7 @@ class Checkpointer:
     """Saves ``state`` as ``step`` (asynchronously; see :meth:`wait`).
 
     Raises:
-      coopjax.workdir.WorkdirError: the disk is full or not writable.
+      coopjax.trainer.workdir.WorkdirError: the disk is full or not writable.
     """
     with explain_write_errors(self.directory, f'checkpoint {step}'):
       self._manager.save(step, args=ocp.args.StandardSave(state), force=force)
@@ -172,7 +172,7 @@ class Checkpointer:
     """Blocks until pending saves are on disk.
 
     Raises:
-      coopjax.workdir.WorkdirError: the disk is full or not writable.
+      coopjax.trainer.workdir.WorkdirError: the disk is full or not writable.
     """
     with explain_write_errors(self.directory, 'a checkpoint'):
       self._manager.wait_until_finished()

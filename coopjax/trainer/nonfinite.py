@@ -38,7 +38,7 @@ def handle(mode: str, done: int, ckpt, state: Any) -> Optional[Any]:
   Args:
     mode: one of :data:`ON_NONFINITE`.
     done: the number of the step that failed.
-    ckpt: the run's :class:`~coopjax.checkpoint.Checkpointer`.
+    ckpt: the run's :class:`~coopjax.trainer.checkpoint.Checkpointer`.
     state: the current (finite) state; gives the structure to restore into.
 
   Returns:
