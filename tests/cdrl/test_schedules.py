@@ -1,4 +1,4 @@
-"""Schedules against the table of ALGORITHMS.md section 1 and direct formulas."""
+"""Schedules against the table of docs/algorithms.md (section 2.1) and direct formulas."""
 
 import numpy as np
 import pytest
