@@ -126,6 +126,28 @@ def train_and_evaluate(config, workdir: str,
   start = int(state.step)
   progress = Progress(total, start)
   skipped, step = set(), start  # steps whose batch is skipped after rollback
+  # The finite flag of a step is read on the host one step late, once the
+  # next step is queued, so the device never waits for the host; a step
+  # that logs, saves or samples reads its own at once. The step itself never
+  # applies a non-finite update, so reading late keeps every policy exact:
+  # 'skip' has nothing to undo, 'stop' names the step, and 'rollback'
+  # discards the step queued after it.
+  pending = None  # (done, metrics) of a step whose flag is not read yet
+
+  def nonfinite_outcome(done, metrics, state):
+    """None if step ``done`` was finite or is skipped, else the state to
+    continue from after a rollback ('stop' raises)."""
+    if bool(metrics['finite']):
+      return None
+    restored = nonfinite.handle(cfg.on_nonfinite, done, ckpt, state)
+    if restored is None:
+      log(f'Step {done}: non-finite loss; update skipped.')
+    else:
+      log(f'Step {done}: non-finite; rolled back to step '
+          f'{int(restored.step)}, its batch will be skipped.')
+      skipped.add(done - 1)
+    return restored
+
   with preemption.PreemptionGuard() as guard:
     while step < total:
       done = step + 1
@@ -135,15 +157,20 @@ def train_and_evaluate(config, workdir: str,
         batch = dataset.batch(step, config.data.batch_size, config.seed,
                               jax.process_index(), jax.process_count())
         state, metrics = step_fn(state, parallel.put_batch(batch, mesh), key)
-        if not bool(metrics['finite']):
-          restored = nonfinite.handle(cfg.on_nonfinite, done, ckpt, state)
-          if restored is not None:
-            log(f'Step {done}: non-finite; rolled back to step '
-                f'{int(restored.step)}, its batch will be skipped.')
-            skipped.add(step)
-            state, step = restored, int(restored.step)
-            continue
-          log(f'Step {done}: non-finite loss; update skipped.')
+      if pending is not None:
+        restored, pending = nonfinite_outcome(*pending, state), None
+        if restored is not None:
+          state, step = restored, int(restored.step)
+          continue
+      acts = (done % cfg.log_every == 0 or done % cfg.ckpt_every == 0 or
+              done % cfg.sample_every == 0 or done == total)
+      if metrics is not None and not acts:
+        pending = (done, metrics)
+      elif metrics is not None:
+        restored = nonfinite_outcome(done, metrics, state)
+        if restored is not None:
+          state, step = restored, int(restored.step)
+          continue
       if metrics is not None and (done % cfg.log_every == 0 or done == total):
         scalars = parallel.host_metrics(metrics)
         writer.write(done, scalars)
@@ -156,6 +183,10 @@ def train_and_evaluate(config, workdir: str,
             config.sample.langevin_steps, f'step_{done}'))
       step = done
       if step < total and guard.should_stop():
+        if pending is not None:
+          restored, pending = nonfinite_outcome(*pending, state), None
+          if restored is not None:
+            state, step = restored, int(restored.step)
         if ckpt.latest_step() != step:
           ckpt.save(step, state, force=True)
         log(f'Stopped after step {step} by a signal; checkpoint saved in '

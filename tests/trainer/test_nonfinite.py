@@ -60,6 +60,32 @@ def test_nan_stops_at_its_step_keeping_the_last_good_checkpoint(
 
 
 @pytest.mark.slow
+def test_a_flag_read_one_step_late_is_handled_as_exactly(tmp_path,
+                                                        monkeypatch, capsys):
+  # Step 3 neither logs, saves nor samples (every 2 steps), so the trainer
+  # reads its finite flag only after step 4 is queued.
+  _poison(monkeypatch, bad_step=2)
+  with pytest.raises(nonfinite.NonFiniteError, match='at step 3;'):
+    train.train_and_evaluate(tiny_config(steps=6), str(tmp_path / 'stop'))
+  assert tp.checkpoint_steps(str(tmp_path / 'stop')) == [2]  # not 4
+  skip = train.train_and_evaluate(
+      tiny_config(steps=6, on_nonfinite='skip'), str(tmp_path / 'skip'))
+  assert 'Step 3: non-finite loss; update skipped.' in capsys.readouterr().out
+  rolled = train.train_and_evaluate(
+      tiny_config(steps=6, on_nonfinite='rollback'), str(tmp_path / 'roll'))
+  assert 'Step 3: non-finite; rolled back to step 2' in capsys.readouterr().out
+  assert int(rolled.step) == int(skip.step) == 6
+  tp.assert_trees_equal(params_of(rolled), params_of(skip))
+  # Skipping batch 2 differs from training on it: the runs above did skip.
+  monkeypatch.undo()
+  clean = train.train_and_evaluate(tiny_config(steps=6),
+                                   str(tmp_path / 'clean'))
+  assert not np.allclose(
+      jax.tree_util.tree_leaves(params_of(clean))[0],
+      jax.tree_util.tree_leaves(params_of(skip))[0])
+
+
+@pytest.mark.slow
 def test_rollback_skips_the_bad_batch_like_skip(tmp_path, monkeypatch,
                                                 capsys):
   _poison(monkeypatch, bad_step=3)
