@@ -113,7 +113,9 @@ class Checkpointer:
       raise CheckpointMismatchError(
           f'The checkpoint at {self.directory}/{step} was written by a '
           f'different model: {problem}. Use a fresh --workdir for this config, '
-          f'or the config that wrote it. Nothing was overwritten.')
+          f'or the config (and coopjax version: the optimiser state became '
+          f'flat vectors on 2026-11-28) that wrote it. Nothing was '
+          f'overwritten.')
 
   def restore(self, target: Any, step: Optional[int] = None) -> Any:
     """Restores ``step`` (default: latest) into the structure of ``target``.
