@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from coopjax.data.images import to_float
 
@@ -283,19 +284,30 @@ def _apply_fn(logits_bias: bool) -> Callable:
   return jax.jit(InceptionV3(logits_bias).apply)
 
 
+def batch_sharding(devices: Sequence[jax.Device]) -> NamedSharding:
+  """Splits the leading (image) axis over ``devices``."""
+  return NamedSharding(Mesh(np.asarray(list(devices)), ('data',)), P('data'))
+
+
 def inception_outputs(images: np.ndarray, variables, batch_size: int = 100,
                       log: Optional[Callable[[str], None]] = None,
-                      logits_bias: bool = False
+                      logits_bias: bool = False,
+                      devices: Optional[Sequence[jax.Device]] = None
                       ) -> Tuple[np.ndarray, np.ndarray]:
   """``(pool3 [N, 2048], logits [N, 1008])`` of images, in fixed-size batches.
+
+  Each batch is split over ``devices`` (default: this process's devices):
+  every device computes the features of its share only.
 
   Args:
     images: ``[N, H, W, C]`` uint8 0..255 or float in [-1, 1], C in {1, 3}.
     variables: from :func:`load_weights`.
-    batch_size: images per jitted call (the last batch is padded, so one
-      compilation serves every batch).
+    batch_size: images per jitted call, rounded up to a multiple of the
+      device count (the last batch is padded, so one compilation serves
+      every batch).
     log: progress printer (e.g. :func:`coopjax.console.log`), called every ~10%.
     logits_bias: add the softmax bias to the logits.
+    devices: the devices sharing each batch.
 
   Returns:
     float32 numpy arrays.
@@ -304,7 +316,9 @@ def inception_outputs(images: np.ndarray, variables, batch_size: int = 100,
   if n == 0:
     raise ValueError('inception_outputs got no images')
   apply = _apply_fn(bool(logits_bias))
-  batch_size = min(batch_size, n)
+  devices = jax.local_devices() if devices is None else list(devices)
+  sharding = batch_sharding(devices)
+  batch_size = -(-min(batch_size, n) // len(devices)) * len(devices)
   pools, logits = [], []
   every = max(1, (n // batch_size) // 10)
   for i, start in enumerate(range(0, n, batch_size)):
@@ -313,7 +327,7 @@ def inception_outputs(images: np.ndarray, variables, batch_size: int = 100,
     if real < batch_size:
       x = np.concatenate([x, np.zeros((batch_size - real,) + x.shape[1:],
                                       x.dtype)])
-    p, l = apply(variables, x)
+    p, l = apply(variables, jax.device_put(x, sharding))
     pools.append(np.asarray(p)[:real])
     logits.append(np.asarray(l)[:real])
     if log is not None and (i + 1) % every == 0:

@@ -4,6 +4,7 @@ its weights and tools/convert_inception.py."""
 import importlib.util
 import os
 
+import jax
 import numpy as np
 import pytest
 
@@ -44,6 +45,20 @@ def test_inception_outputs_shapes_and_head(weights_file):
   # Examples are independent: a reversed batch gives reversed outputs.
   pool_r, _ = inception.inception_outputs(x[::-1], variables, batch_size=2)
   np.testing.assert_allclose(pool_r, pool[::-1], rtol=1e-4, atol=1e-5)
+
+
+def test_features_split_over_devices_equal_one_device(weights_file):
+  variables = inception.load_weights(weights_file)
+  x = np.random.default_rng(1).uniform(-1, 1, (6, 8, 8, 1)).astype(np.float32)
+  assert jax.local_device_count() == 4
+  one = inception.inception_outputs(x, variables, batch_size=4,
+                                    devices=jax.local_devices()[:1])
+  four = inception.inception_outputs(x, variables, batch_size=4)
+  for a, b in zip(one, four):
+    assert a.shape == b.shape and a.shape[0] == 6
+    np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+  sharded = jax.device_put(x[:4], inception.batch_sharding(jax.local_devices()))
+  assert [s.data.shape[0] for s in sharded.addressable_shards] == [1, 1, 1, 1]
 
 
 def test_missing_or_wrong_weights_say_how_to_make_them(tmp_path):
