@@ -40,7 +40,6 @@ from coopjax.samplers.langevin import LangevinInfo, langevin
 Params = Any
 
 
-
 @dataclasses.dataclass(frozen=True)
 class CoopFlowModel:
   """The two networks and the Langevin settings (hashable: a jit static).
