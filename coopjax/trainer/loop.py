@@ -134,19 +134,22 @@ def train_and_evaluate(config, workdir: str,
   # discards the step queued after it.
   pending = None  # (done, metrics) of a step whose flag is not read yet
 
-  def nonfinite_outcome(done, metrics, state):
-    """None if step ``done`` was finite or is skipped, else the state to
-    continue from after a rollback ('stop' raises)."""
-    if bool(metrics['finite']):
-      return None
-    restored = nonfinite.handle(cfg.on_nonfinite, done, ckpt, state)
-    if restored is None:
-      log(f'Step {done}: non-finite loss; update skipped.')
-    else:
+  def rollback_state(unread, state):
+    """Reads the finite flags of ``unread`` ``(done, metrics)`` steps in
+    order: None if all were finite or skipped, else the state to continue
+    from after a rollback ('stop' raises)."""
+    for done, metrics in unread:
+      if bool(metrics['finite']):
+        continue
+      restored = nonfinite.handle(cfg.on_nonfinite, done, ckpt, state)
+      if restored is None:
+        log(f'Step {done}: non-finite loss; update skipped.')
+        continue
       log(f'Step {done}: non-finite; rolled back to step '
           f'{int(restored.step)}, its batch will be skipped.')
       skipped.add(done - 1)
-    return restored
+      return restored
+    return None
 
   with preemption.PreemptionGuard() as guard:
     while step < total:
@@ -157,36 +160,35 @@ def train_and_evaluate(config, workdir: str,
         batch = dataset.batch(step, config.data.batch_size, config.seed,
                               jax.process_index(), jax.process_count())
         state, metrics = step_fn(state, parallel.put_batch(batch, mesh), key)
-      if pending is not None:
-        restored, pending = nonfinite_outcome(*pending, state), None
-        if restored is not None:
-          state, step = restored, int(restored.step)
-          continue
-      acts = (done % cfg.log_every == 0 or done % cfg.ckpt_every == 0 or
-              done % cfg.sample_every == 0 or done == total)
-      if metrics is not None and not acts:
-        pending = (done, metrics)
-      elif metrics is not None:
-        restored = nonfinite_outcome(done, metrics, state)
-        if restored is not None:
-          state, step = restored, int(restored.step)
-          continue
-      if metrics is not None and (done % cfg.log_every == 0 or done == total):
+      log_now = done % cfg.log_every == 0 or done == total
+      save_now = done % cfg.ckpt_every == 0 or done == total
+      sample_now = done % cfg.sample_every == 0 or done == total
+      unread = [] if pending is None else [pending]
+      pending = None
+      if metrics is not None:
+        if log_now or save_now or sample_now:
+          unread.append((done, metrics))
+        else:
+          pending = (done, metrics)
+      restored = rollback_state(unread, state)
+      if restored is not None:
+        state, step, pending = restored, int(restored.step), None
+        continue
+      if metrics is not None and log_now:
         scalars = parallel.host_metrics(metrics)
         writer.write(done, scalars)
         log(progress.line(done, scalars))
-      if done % cfg.ckpt_every == 0 or done == total:
+      if save_now:
         ckpt.save(done, state)
-      if done % cfg.sample_every == 0 or done == total:
+      if sample_now:
         writer.write(done, _write_report(
             config, algo, dataset, mesh, state, workdir, config.sample.num,
             config.sample.langevin_steps, f'step_{done}'))
       step = done
       if step < total and guard.should_stop():
-        if pending is not None:
-          restored, pending = nonfinite_outcome(*pending, state), None
-          if restored is not None:
-            state, step = restored, int(restored.step)
+        restored = rollback_state([] if pending is None else [pending], state)
+        if restored is not None:
+          state, step = restored, int(restored.step)
         if ckpt.latest_step() != step:
           ckpt.save(step, state, force=True)
         log(f'Stopped after step {step} by a signal; checkpoint saved in '
