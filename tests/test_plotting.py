@@ -61,7 +61,7 @@ def test_plot_levels_orientation(tmp_path):
   path = tmp_path / "orient.png"
   fig.savefig(path, dpi=plotting.DPI)
   png = mpl_image.imread(path)
-  axes = np.asarray(fig.axes).reshape(3, 1)
+  axes = np.asarray(plotting.panel_axes(fig)).reshape(3, 1)
   # viridis: high values are yellow (bright); scatter: blue dots on white.
   assert _only_extreme(_quadrant_means(fig, axes[0, 0], png), "bottom_right",
                        largest=True)
@@ -135,3 +135,51 @@ def test_save_image_grid_gray_default_ncol_and_errors(tmp_path):
   assert np.all(png[9:12, 9:16, :3] == 0.0)  # unused cells
   with pytest.raises(ValueError, match="C in"):
     plotting.save_image_grid(tmp_path / "bad.png", np.zeros((2, 3, 3, 2)))
+
+
+def test_plot_levels_labels_colour_bars_and_the_true_data(tmp_path):
+  grid = _grid(16)
+  logds = np.stack([_bottom_right_logd(grid)] * 2)
+  rng = np.random.default_rng(0)
+  data = np.stack([rng.uniform(1.5, 3.5, 3000), rng.uniform(-3.5, -1.5,
+                                                             3000)], 1)
+  fig = plotting._levels_figure(logds, rng.normal(size=(2, 200, 2)), grid,
+                                BOX, ["t=1", "t=0"], data=data,
+                                title="cdrl on x, step 7: tv_samples=0.5")
+  panels = np.asarray(plotting.panel_axes(fig)).reshape(3, 3)
+  assert [a.get_title() for a in panels[0]] == ["data (truth)", "t=1", "t=0"]
+  assert len(fig.axes) - panels.size == 6  # a colour bar per image panel
+  assert "density" in panels[0, 0].get_ylabel()
+  assert all(a.get_xticklabels() for a in panels.ravel())  # axes are drawn
+  assert fig.get_suptitle() == "cdrl on x, step 7: tv_samples=0.5"
+  # the data column is the data's histogram: bright only where the data is
+  path = tmp_path / "data.png"
+  fig.savefig(path, dpi=plotting.DPI)
+  means = _quadrant_means(fig, panels[1, 0], mpl_image.imread(path))
+  assert means["bottom_right"] > max(
+      v for k, v in means.items() if k != "bottom_right") + 0.2
+  with pytest.raises(ValueError, match="data"):
+    plotting.plot_levels(tmp_path / "b.png", logds, np.zeros((2, 5, 2)), grid,
+                         BOX, data=np.zeros((4, 3)))
+
+
+def test_hidden_pixels_are_magenta_and_labelled_grids_name_their_columns(
+    tmp_path):
+  images = -np.ones((4, 2, 2, 1))
+  images[1, 0, 0, 0] = np.nan
+  canvas = plotting.image_canvas(images, ncol=2)
+  assert tuple(canvas[1, 4]) == plotting.HIDDEN_RGB  # image 1, pixel (0, 0)
+  assert tuple(canvas[1, 1]) == (0, 0, 0)  # image 0 is black, not hidden
+  fig = plotting._labelled_grid_figure(
+      images, 2, 4, "inpaint_3", ["observed", "true"], ["a", "b"],
+      "magenta: hidden pixels")
+  ax = fig.axes[0]
+  assert [t.get_text() for t in ax.get_xticklabels()] == ["observed", "true"]
+  assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+  assert fig.get_suptitle() == "inpaint_3"
+  assert ax.get_xlabel() == "magenta: hidden pixels"
+  plotting.save_labelled_grid(tmp_path / "g.png", images, 2, 4, "t")
+  assert mpl_image.imread(tmp_path / "g.png").shape[0] > 2 * 9
+  with pytest.raises(ValueError, match="1 column labels for 2 columns"):
+    plotting.save_labelled_grid(tmp_path / "h.png", images, 2,
+                                col_labels=["x"])

@@ -152,10 +152,14 @@ class CDRLAlgorithm:
     np.savez(path_prefix + '.npz', x=samples, density=density, grid=grid,
              levels=levels)
     titles = [f'level {t}' for t in range(self.model.num_levels, 0, -1)]
-    plotting.plot_levels(path_prefix + '.png', logd, levels, grid, dataset.box,
-                         titles)
-    return {'tv_samples': metrics.sample_tv(samples, dataset),
-            'tv_density': metrics.density_tv(logd[-1], dataset)}
+    figures = {'tv_samples': metrics.sample_tv(samples, dataset),
+               'tv_density': metrics.density_tv(logd[-1], dataset)}
+    plotting.plot_levels(
+        path_prefix + '.png', logd, levels, grid, dataset.box, titles,
+        data=dataset.points,
+        title=reports.figure_title(self.config, dataset.name, path_prefix,
+                                   figures, 'levels, noisiest first'))
+    return figures
 
   @property
   def tasks(self):

@@ -103,7 +103,8 @@ def inpaint(algo, state, dataset, prefix: str) -> Dict[str, float]:
   x = np.asarray(_sample_fn(algo, len(obs), with_inpaint=True)(
       state, task_key(algo, state, 3), None, (jnp.asarray(mask), obs)))
   np.savez(prefix + '.npz', x=x, observed=obs, mask=mask)
-  save_side_by_side(prefix + '.png', (masks.shown(obs, mask), x, obs))
+  save_side_by_side(prefix + '.png', (masks.shown(obs, mask), x, obs),
+                    titles=('observed', 'inpainted', 'true'))
   return masks.fill_figures(x, obs, mask)
 
 

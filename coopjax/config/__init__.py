@@ -26,4 +26,15 @@ from coopjax.config import cdrl, common, coopflow, latent_flow, variants
 BASES = {'cdrl': cdrl, 'drl': cdrl, 'coopflow': coopflow,
          'latent_flow': latent_flow}
 
-__all__ = ['BASES', 'cdrl', 'common', 'coopflow', 'latent_flow', 'variants']
+
+
+def tasks(algorithm: str, kind: str) -> tuple:
+  """The ``--mode`` tasks (beyond train, sample, eval) of ``algorithm`` on
+  data of ``kind`` ('images' or 'points'); () for an unknown algorithm."""
+  base = BASES.get(algorithm)
+  if base is None:
+    return ()
+  return tuple(base.TASKS if kind == 'images' else base.TASKS_ON_POINTS)
+
+
+__all__ = ['BASES', 'tasks', 'cdrl', 'common', 'coopflow', 'latent_flow', 'variants']

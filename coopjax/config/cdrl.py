@@ -117,5 +117,10 @@ def celeba64(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
+# The --mode tasks of a trained CDRL / DRL run on images (coopjax.cdrl.tasks);
+# 2-D runs have none.
+TASKS = ('guided', 'compose', 'inpaint', 'ood', 'fewer_steps')
+TASKS_ON_POINTS = ()
+
 # The variants every CDRL image config accepts.
 VARIANTS = {'': None, 'drl': drl}

@@ -112,5 +112,10 @@ def pre(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
+# The --mode tasks of a trained CoopFlow run on images (coopjax.coopflow.tasks);
+# 2-D runs have none.
+TASKS = ('reconstruct', 'interpolate', 'inpaint')
+TASKS_ON_POINTS = ()
+
 # The variants of the CoopFlow image configs.
 VARIANTS = {'': None, 'pretrain': pretrain, 'pre': pre}

@@ -83,5 +83,9 @@ def anomaly(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
+# The --mode tasks of a trained run (coopjax.latent_flow.tasks).
+TASKS = ('generate', 'reconstruct', 'anomaly', 'inpaint', 'recover')
+TASKS_ON_POINTS = TASKS
+
 # The variant tokens of the latent flow image configs (comma-separated).
 VARIANTS = {'gaussian': gaussian, 'corrupt': corrupt}

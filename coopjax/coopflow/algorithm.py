@@ -194,13 +194,18 @@ class CoopFlowAlgorithm:
     dens = [metrics.grid_probs(l, l.shape[0]) for l in logd]
     np.savez(path_prefix + '.npz', x=samples, proposal=proposals,
              density=dens[1], density_flow=dens[0], grid=grid)
-    plotting.plot_levels(path_prefix + '.png', logd,
-                         np.stack([proposals, samples]), grid, dataset.box,
-                         ['flow proposal', f'EBM revision (K={self.model.n_steps})'])
-    return {'tv_samples': metrics.sample_tv(samples, dataset),
-            'tv_samples_flow': metrics.sample_tv(proposals, dataset),
-            'tv_density': metrics.density_tv(logd[1], dataset),
-            'tv_density_flow': metrics.density_tv(logd[0], dataset)}
+    figures = {'tv_samples': metrics.sample_tv(samples, dataset),
+               'tv_samples_flow': metrics.sample_tv(proposals, dataset),
+               'tv_density': metrics.density_tv(logd[1], dataset),
+               'tv_density_flow': metrics.density_tv(logd[0], dataset)}
+    plotting.plot_levels(
+        path_prefix + '.png', logd, np.stack([proposals, samples]), grid,
+        dataset.box,
+        ['flow proposal', f'EBM revision (K={self.model.n_steps})'],
+        data=dataset.points,
+        title=reports.figure_title(self.config, dataset.name, path_prefix,
+                                   figures, 'flow and EBM'))
+    return figures
 
   @property
   def tasks(self):

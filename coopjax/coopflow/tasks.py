@@ -71,7 +71,8 @@ def reconstruct(algo, state, dataset, prefix: str) -> Dict[str, float]:
   x, losses = _fit(algo, state, target, salt=11)
   start = _start(algo, state, len(target), salt=11)
   np.savez(prefix + '.npz', x=x, target=target, start=start, losses=losses)
-  save_side_by_side(prefix + '.png', (target, start, x))
+  save_side_by_side(prefix + '.png', (target, start, x),
+                    titles=('target', 'start', 'reconstructed'))
   return {'mse_initial': float(losses[0]), 'mse_final': float(losses[-1])}
 
 
@@ -85,7 +86,8 @@ def inpaint(algo, state, dataset, prefix: str) -> Dict[str, float]:
   x = np.where(mask, obs, fitted)
   start = np.where(mask, obs, _start(algo, state, len(obs), salt=12))
   np.savez(prefix + '.npz', x=x, observed=obs, mask=mask, losses=losses)
-  save_side_by_side(prefix + '.png', (masks.shown(obs, mask), x, obs))
+  save_side_by_side(prefix + '.png', (masks.shown(obs, mask), x, obs),
+                    titles=('observed', 'inpainted', 'true'))
   figures = masks.fill_figures(x, obs, mask)
   figures['masked_pixel_mse_initial'] = masks.fill_figures(
       start, obs, mask)['masked_pixel_mse']

@@ -23,17 +23,22 @@ def _read_array(path: str) -> np.ndarray:
     raise FileNotFoundError(
         f"Point file {path!r} does not exist; expected a .npy or .npz file "
         "holding an [N, 2] array (set data.path).")
-  if ext == ".npy":
-    return np.load(path, allow_pickle=False)
-  with np.load(path, allow_pickle=False) as archive:
-    names = list(archive.files)
-    if "x" in names:
-      return archive["x"]
-    if len(names) == 1:
-      return archive[names[0]]
+  try:
+    if ext == ".npy":
+      return np.load(path, allow_pickle=False)
+    with np.load(path, allow_pickle=False) as archive:
+      names = list(archive.files)
+      if "x" in names:
+        return archive["x"]
+      if len(names) == 1:
+        return archive[names[0]]
+  except (OSError, EOFError, ValueError) as e:
     raise ValueError(
-        f"Point file {path!r} holds {len(names)} arrays {names} and none is "
-        "named 'x'; expected an array named 'x' or a single array.")
+        f"Point file {path!r} cannot be read as {ext} ({e}); expected a "
+        "numeric [N, 2] array saved with numpy.save / numpy.savez.") from e
+  raise ValueError(
+      f"Point file {path!r} holds {len(names)} arrays {names} and none is "
+      "named 'x'; expected an array named 'x' or a single array.")
 
 
 def load_point_array(path: str) -> np.ndarray:

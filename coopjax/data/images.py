@@ -237,41 +237,83 @@ def load_mnist5k(cfg) -> ImageDataset:
                          MNIST5K_SPLIT_SEED)
 
 
-def _read_user_images(path: str):
-  if not path or not os.path.isfile(path):
+def _read_user_file(path: str):
+  expected = ('an N x H x W x C (or N x H x W) uint8 or [-1, 1] float array '
+              '(in an .npz: named "x", labels optionally named "label")')
+  if not path:
+    raise ValueError(f"data.name='array' needs --config.data.path: a .npy or "
+                     f'.npz file holding {expected}.')
+  if not os.path.isfile(path):
     raise FileNotFoundError(
-        f'Image file {path!r} does not exist; set data.path to a .npy/.npz '
-        'file holding an N x H x W x C (or N x H x W) uint8 or [-1, 1] float '
-        'array (in an .npz: named "x", labels optionally named "label").')
-  if path.endswith('.npy'):
-    return np.load(path, allow_pickle=False), None
-  with np.load(path, allow_pickle=False) as f:
-    names = list(f.files)
-    key = 'x' if 'x' in names else (names[0] if len(names) == 1 else None)
-    if key is None:
-      raise ValueError(f'{path!r} holds arrays {names}; name the images "x".')
-    return f[key], (f['label'] if 'label' in names else None)
+        f'Image file {path!r} does not exist; set --config.data.path to a '
+        f'.npy/.npz file holding {expected}.')
+  try:
+    if path.endswith('.npy'):
+      return np.load(path, allow_pickle=False), None
+    with np.load(path, allow_pickle=False) as f:
+      names = list(f.files)
+      key = 'x' if 'x' in names else (names[0] if len(names) == 1 else None)
+      if key is None:
+        raise ValueError(f'{path!r} holds arrays {names}; name the images '
+                         '"x".')
+      return f[key], (f['label'] if 'label' in names else None)
+  except (OSError, EOFError, ValueError) as e:
+    if 'name the images' in str(e):
+      raise
+    raise ValueError(f'Image file {path!r} cannot be read as .npy/.npz '
+                     f'({e}); expected {expected}.') from e
+
+
+def read_user_images(path: str):
+  """Reads and validates the images (and labels) of a user file.
+
+  Returns:
+    ``(x, y)``: ``[N, H, W, C]`` uint8 or float32 in [-1, 1] with ``N >= 2``
+    and ``C`` in {1, 3}, and int32 labels ``[N]`` or None.
+
+  Raises:
+    FileNotFoundError: no such file.
+    ValueError: unreadable, empty, of another shape or dtype, with NaN/inf
+      or values outside [-1, 1] (floats), or labels that do not match.
+  """
+  x, y = _read_user_file(path)
+  if not (np.issubdtype(x.dtype, np.integer)
+          or np.issubdtype(x.dtype, np.floating)):
+    raise ValueError(f'Images in {path!r} have dtype {x.dtype}; expected '
+                     'uint8 (0..255) or float in [-1, 1].')
+  if x.ndim == 3:
+    x = x[..., None]
+  if x.ndim != 4 or x.shape[0] < 2 or x.shape[-1] not in (1, 3):
+    raise ValueError(f'Images in {path!r} have shape {x.shape}; expected '
+                     'N x H x W x C (or N x H x W) with N >= 2 and C 1 or 3.')
+  if x.dtype != np.uint8:
+    if np.issubdtype(x.dtype, np.integer):
+      raise ValueError(f'Images in {path!r} have dtype {x.dtype}; expected '
+                       'uint8 (0..255) or float in [-1, 1].')
+    x = x.astype(np.float32)
+    bad = int(np.sum(~np.isfinite(x)))
+    if bad:
+      raise ValueError(f'Images in {path!r} hold {bad} NaN or inf values; '
+                       'expected finite values in [-1, 1].')
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1.0 - 1e-6 or hi > 1.0 + 1e-6:
+      raise ValueError(f'Float images in {path!r} span [{lo:g}, {hi:g}]; '
+                       'expected values in [-1, 1] (or pass uint8 0..255).')
+  if y is not None:
+    y = np.asarray(y).reshape(-1)
+    if len(y) != len(x) or not np.issubdtype(y.dtype, np.integer) or (
+        y.min() < 0):
+      raise ValueError(f'Labels in {path!r} are {y.dtype} of shape '
+                       f'{y.shape}; expected {len(x)} integers >= 0.')
+    y = y.astype(np.int32)
+  return x, y
 
 
 def load_array(cfg) -> ImageDataset:
   """User images from ``data.path``; the last 5% (at most 1000) held out."""
   cfg = common.complete_data(cfg)
-  x, y = _read_user_images(cfg.path)
-  if x.ndim == 3:
-    x = x[..., None]
-  if x.ndim != 4 or x.shape[0] < 2:
-    raise ValueError(f'Images in {cfg.path!r} have shape {x.shape}; expected '
-                     'N x H x W x C with N >= 2.')
-  if x.dtype != np.uint8:
-    x = x.astype(np.float32)
-    lo, hi = float(x.min()), float(x.max())
-    if lo < -1.0 - 1e-6 or hi > 1.0 + 1e-6:
-      raise ValueError(f'Float images in {cfg.path!r} span [{lo:g}, {hi:g}]; '
-                       'expected values in [-1, 1] (or pass uint8 0..255).')
-  num_classes = 0
-  if y is not None:
-    y = y.astype(np.int32).reshape(-1)
-    num_classes = int(y.max()) + 1
+  x, y = read_user_images(cfg.path)
+  num_classes = 0 if y is None else int(y.max()) + 1
   n_test = min(1000, max(1, len(x) // 20))
   split = lambda a: (None, None) if a is None else (a[:-n_test], a[-n_test:])
   (x_tr, x_te), (y_tr, y_te) = split(x), split(y)

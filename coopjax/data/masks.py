@@ -72,9 +72,11 @@ def masked_mse(x: jax.Array, target: jax.Array,
   return jnp.sum(sq * w) / jnp.maximum(jnp.sum(w), 1.0)
 
 
-def shown(x: np.ndarray, known: np.ndarray, fill: float = -1.0) -> np.ndarray:
-  """``x`` where ``known`` holds, ``fill`` (black) elsewhere: what an
-  inpainting task sees."""
+def shown(x: np.ndarray, known: np.ndarray,
+          fill: float = float('nan')) -> np.ndarray:
+  """``x`` where ``known`` holds, ``fill`` elsewhere: what an inpainting task
+  sees. The default NaN is drawn magenta by ``coopjax.plotting``, so hidden
+  pixels stand out from black background pixels."""
   return np.where(known, x, fill)
 
 

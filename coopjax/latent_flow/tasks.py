@@ -73,7 +73,8 @@ def reconstruct(algo, state, dataset, prefix: str) -> Dict[str, float]:
   x_hat = map_in_chunks(_recon_fn(algo, state), task_key(algo, state, 2), cfg.chunk,
                      x, np.ones_like(x, bool))
   np.savez(prefix + '.npz', x=x, x_hat=x_hat)
-  save_side_by_side(prefix + '.png', (x, x_hat))
+  save_side_by_side(prefix + '.png', (x, x_hat),
+                    titles=('true', 'reconstructed'))
   return {'recon_mse': float(np.mean((x_hat - x) ** 2)),
           'recon_steps': int(cfg.recon_steps)}
 
@@ -128,7 +129,8 @@ def inpaint(algo, state, dataset, prefix: str) -> Dict[str, float]:
                      x, mask)
   filled = np.where(mask, x, x_hat)
   np.savez(prefix + '.npz', x=x, filled=filled, mask=mask)
-  save_side_by_side(prefix + '.png', (masks.shown(x, mask), filled, x))
+  save_side_by_side(prefix + '.png', (masks.shown(x, mask), filled, x),
+                    titles=('observed', 'inpainted', 'true'))
   return _fill_figures(x, filled, mask, _mean_fill(dataset))
 
 
@@ -153,7 +155,8 @@ def recover(algo, state, dataset, prefix: str) -> Dict[str, float]:
   filled = np.where(mask, observed, x_hat)
   np.savez(prefix + '.npz', x=x_true, filled=filled, mask=mask)
   save_side_by_side(prefix + '.png',
-                    (masks.shown(observed, mask), filled, x_true))
+                    (masks.shown(observed, mask), filled, x_true),
+                    titles=('observed', 'recovered', 'true'))
   out = _fill_figures(x_true, filled, mask, _mean_fill(dataset))
   out['missing_fraction'] = float(1.0 - mask.mean())
   return out

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Tuple
+import time
+from typing import Any, Dict, List, Tuple
 
 import jax
 from jax.experimental import multihost_utils
@@ -30,8 +31,13 @@ from coopjax.trainer.metric_writer import MetricWriter, Progress
 from coopjax.trainer.tasks import sample_in_chunks
 
 
-def _setup(config, workdir: str, allow_config_change: bool = False):
-  """Dataset, algorithm, mesh, checkpointer and the (restored) state."""
+def _setup(config, workdir: str, allow_config_change: bool = False,
+           inference: bool = False):
+  """Dataset, algorithm, mesh, checkpointer and the (restored) state.
+
+  ``inference``: a read-only mode (sample, eval, a task) that loads the
+  checkpoint rather than resuming training from it.
+  """
   nonfinite.check_mode(config.train.on_nonfinite)
   changes = wd.check_config(config, workdir, allow_config_change)
   if changes:
@@ -56,7 +62,9 @@ def _setup(config, workdir: str, allow_config_change: bool = False):
   restored = ckpt.restore(state)
   if restored is not None:
     state = restored
-    log(f'Resumed from {ckpt.directory} at step {int(state.step)}.')
+    log(f'Loaded checkpoint of step {int(state.step)} from {ckpt.directory}.'
+        if inference else
+        f'Resumed from {ckpt.directory} at step {int(state.step)}.')
   return dataset, algo, mesh, ckpt, state
 
 
@@ -81,10 +89,24 @@ def _write_report(config, algo, dataset, mesh, state, workdir: str, num: int,
   if jax.process_index() != 0:
     return {}
   prefix = os.path.join(samples_dir(workdir), name)
+  since = time.time()
   result = algo.report(state, dataset, x, aux, prefix)
-  log(f'Wrote {prefix}.npz and {prefix}.png ' +
-      ' '.join(f'{k}={v:.4f}' for k, v in result.items()))
+  log(f'Wrote {", ".join(files_written(prefix, since))}' +
+      ''.join(f' {k}={v:.4f}' for k, v in result.items()))
   return result
+
+
+def files_written(prefix: str, since: float) -> List[str]:
+  """The files ``<prefix>.*`` and ``<prefix>_*`` modified since ``since``
+  (``time.time()``), sorted: what a report or task just wrote."""
+  folder, base = os.path.split(prefix)
+  out = []
+  for name in os.listdir(folder or '.'):
+    path = os.path.join(folder, name)
+    if (name.startswith(base) and name[len(base):len(base) + 1] in '._'
+        and os.path.getmtime(path) >= since - 1.0):
+      out.append(path)
+  return sorted(out)
 
 
 def train_and_evaluate(config, workdir: str,
@@ -125,6 +147,7 @@ def train_and_evaluate(config, workdir: str,
   total, cfg = config.train.steps, config.train
   start = int(state.step)
   progress = Progress(total, start)
+  t_start = time.monotonic()
   skipped, step = set(), start  # steps whose batch is skipped after rollback
   # The finite flag of a step is read on the host one step late, once the
   # next step is queued, so the device never waits for the host; a step
@@ -160,6 +183,12 @@ def train_and_evaluate(config, workdir: str,
         batch = dataset.batch(step, config.data.batch_size, config.seed,
                               jax.process_index(), jax.process_count())
         state, metrics = step_fn(state, parallel.put_batch(batch, mesh), key)
+        if step == start:
+          # The first step compiles: timed on its own, out of the rate.
+          jax.block_until_ready(metrics)
+          log(f'First step (compilation included) took '
+              f'{time.monotonic() - t_start:.1f}s.')
+          progress.started(done)
       log_now = done % cfg.log_every == 0 or done == total
       save_now = done % cfg.ckpt_every == 0 or done == total
       sample_now = done % cfg.sample_every == 0 or done == total
@@ -178,12 +207,15 @@ def train_and_evaluate(config, workdir: str,
         scalars = parallel.host_metrics(metrics)
         writer.write(done, scalars)
         log(progress.line(done, scalars))
+      t_report = time.monotonic()
       if save_now:
         ckpt.save(done, state)
       if sample_now:
         writer.write(done, _write_report(
             config, algo, dataset, mesh, state, workdir, config.sample.num,
             config.sample.langevin_steps, f'step_{done}'))
+      if save_now or sample_now:  # not training: left out of the rate
+        progress.exclude(time.monotonic() - t_report)
       step = done
       if step < total and guard.should_stop():
         restored = rollback_state([] if pending is None else [pending], state)
@@ -201,7 +233,8 @@ def train_and_evaluate(config, workdir: str,
 
 def _restore_for_inference(config, workdir: str) -> Tuple[Any, ...]:
   dataset, algo, mesh, ckpt, state = _setup(config, workdir,
-                                            allow_config_change=True)
+                                            allow_config_change=True,
+                                            inference=True)
   if ckpt.latest_step() is None:
     raise FileNotFoundError(
         f'No checkpoint in {ckpt.directory}; train first with '
@@ -224,12 +257,14 @@ def sample(config, workdir: str) -> Dict[str, float]:
 
 def _write_result(workdir: str, name: str,
                   result: Dict[str, float]) -> Dict[str, float]:
-  """Writes ``<workdir>/<name>.json`` and prints it (process 0); returns it."""
+  """Writes ``<workdir>/<name>.json`` and prints it and its path (process
+  0); returns it."""
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, f'{name}.json'), 'w',
-              encoding='utf-8') as f:
+    path = os.path.join(workdir, f'{name}.json')
+    with open(path, 'w', encoding='utf-8') as f:
       json.dump(result, f, indent=2)
     log(json.dumps(result))
+    log(f'Wrote {path}')
   return result
 
 
@@ -256,5 +291,8 @@ def run_task(config, workdir: str, mode: str) -> Dict[str, float]:
     raise ValueError(f'--mode={mode} is not a task of {config.algorithm}; '
                      f'its tasks: {", ".join(sorted(tasks)) or "none"}.')
   prefix = os.path.join(samples_dir(workdir), f'{mode}_{int(state.step)}')
-  return _write_result(workdir, mode, {'step': int(state.step),
-                                      **tasks[mode](state, dataset, prefix)})
+  since = time.time()
+  result = tasks[mode](state, dataset, prefix)
+  if jax.process_index() == 0:
+    log(f'Wrote {", ".join(files_written(prefix, since)) or "no pictures"}')
+  return _write_result(workdir, mode, {'step': int(state.step), **result})

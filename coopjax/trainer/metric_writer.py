@@ -5,6 +5,7 @@ Only process 0 writes; other processes get a writer that does nothing.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import time
@@ -55,17 +56,60 @@ def format_duration(seconds: float) -> str:
 
 
 class Progress:
-  """A one-line progress report with rate and ETA."""
+  """The progress line: losses, the rate and the ETA from recent steps.
 
-  def __init__(self, total: int, start: int):
+  The rate is measured over the last ``window`` logged intervals (a moving
+  window), from the time :meth:`started` marks (after the first step, whose
+  compilation is reported on its own) and without the time spent in sample
+  reports and checkpoints (:meth:`exclude`); the ETA adds that overhead per
+  remaining step back, as measured so far.
+
+  Args:
+    total: the run's last step.
+    start: the step the run starts from.
+    window: logged intervals the rate is measured over.
+    clock: seconds (monotonic), replaceable in tests.
+  """
+
+  def __init__(self, total: int, start: int, window: int = 10,
+               clock=time.monotonic):
     self.total, self.start = total, start
-    self._t0 = time.time()
+    self._clock = clock
+    self._marks = collections.deque(maxlen=window + 1)  # (time, step)
+    self._excluded = 0.0  # seconds left out of the rate so far
+    self._timed_from: Optional[int] = None  # step of the first mark
+    self._marks.append((clock(), start))
+
+  def started(self, step: int) -> None:
+    """Restarts the measurement at ``step`` (e.g. after compilation)."""
+    self._marks.clear()
+    self._marks.append((self._clock() - self._excluded, step))
+    self._timed_from = step
+
+  def exclude(self, seconds: float) -> None:
+    """Leaves ``seconds`` (a report, a checkpoint) out of the rate."""
+    self._excluded += seconds
+
+  def rate(self) -> float:
+    """Steps per second over the window (0.0 before two marks)."""
+    (t0, s0), (t1, s1) = self._marks[0], self._marks[-1]
+    return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 > s0 else 0.0
+
+  def eta(self, step: int) -> float:
+    """Seconds to ``total``: the window's rate plus the measured overhead
+    per step (NaN before the rate is known)."""
+    rate = self.rate()
+    if rate <= 0:
+      return float('nan')
+    timed = step - (self._timed_from if self._timed_from is not None
+                    else self.start)
+    overhead = self._excluded / timed if timed > 0 else 0.0
+    return (self.total - step) * (1.0 / rate + overhead)
 
   def line(self, step: int, scalars: Dict[str, float]) -> str:
-    done = step - self.start
-    elapsed = time.time() - self._t0
-    rate = done / elapsed if elapsed > 0 else 0.0
-    eta = (self.total - step) / rate if rate > 0 else float('nan')
+    """Marks ``step`` and returns its progress line."""
+    self._marks.append((self._clock() - self._excluded, step))
+    rate, eta = self.rate(), self.eta(step)
     shown = ' '.join(f'{k}={v:.4g}' for k, v in sorted(scalars.items())
                      if k != 'finite')
     eta_s = format_duration(eta) if rate > 0 else '?'

@@ -1,9 +1,10 @@
 """Pictures and quality figures for image samples, shared by every algorithm.
 
 ``image_report`` writes ``<prefix>.npz`` (the samples and any per-level
-trace), ``<prefix>.png`` (a grid of up to 100 samples) and, given a trace,
-``<prefix>_levels.png``: one row per example, each level's initializer
-proposal beside its Langevin result (the CDRL paper's analysis figure). It
+trace), ``<prefix>.png`` (a grid of up to 100 samples, titled with the run,
+the step and the quality figures) and, given a trace, ``<prefix>_levels.png``:
+one row per example, each level's initializer proposal beside its Langevin
+result, every column labelled (the CDRL paper's analysis figure). It
 returns the quality figures the data allow: the digits Frechet distance for
 the embedded digits, FID / Inception Score when ``config.eval.inception_path``
 names converted Inception weights.
@@ -12,6 +13,7 @@ names converted Inception weights.
 from __future__ import annotations
 
 import os
+import re
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -32,6 +34,18 @@ def trace_grid(levels: np.ndarray, proposals: np.ndarray) -> np.ndarray:
   rows = min(TRACE_ROWS, len(levels))
   pairs = np.stack([proposals[:rows], levels[:rows]], axis=2)  # [r, T, 2, ...]
   return pairs.reshape((-1,) + levels.shape[2:])
+
+
+def figure_title(config, dataset_name: str, prefix: str,
+                 figures: Dict[str, float], what: str = 'samples') -> str:
+  """``'cdrl on digits, step 1000 (sample_1000): samples, frechet_digits=35.2'``:
+  the algorithm, the data, the step (read from the file name) and figures."""
+  name = os.path.basename(prefix)
+  step = re.search(r'_(\d+)(?:_|$)', name)
+  when = f', step {step.group(1)}' if step else ''
+  shown = ', '.join(f'{k}={v:.4g}' for k, v in figures.items())
+  return (f'{config.algorithm} on {dataset_name}{when} ({name}): {what}'
+          + (f', {shown}' if shown else ''))
 
 
 def cache_dir(config, prefix: str) -> str:
@@ -77,10 +91,27 @@ def image_report(config, dataset, samples: np.ndarray, prefix: str,
     arrays['proposals'] = proposals[:GRID]
     arrays['level_titles'] = np.asarray(list(level_titles or ()))
   np.savez(prefix + '.npz', **arrays)
+  figures = quality(config, dataset, samples, prefix)
   zoom = zoom_for(samples)
-  plotting.save_image_grid(prefix + '.png', samples[:GRID], ncol=10, zoom=zoom)
+  shown = samples[:GRID]
+  plotting.save_labelled_grid(
+      prefix + '.png', shown, ncol=min(10, len(shown)), zoom=zoom,
+      title=figure_title(config, dataset.name, prefix, figures,
+                         f'{len(shown)} of {len(samples)} samples'))
   if levels is not None:
-    plotting.save_image_grid(prefix + '_levels.png',
-                             trace_grid(levels, proposals),
-                             ncol=2 * levels.shape[1], zoom=zoom)
-  return quality(config, dataset, samples, prefix)
+    titles = list(level_titles or (f'level {t}' for t in
+                                   range(levels.shape[1])))
+    labels = [f'{t}\n{part}' for t in titles
+              for part in ('proposal', 'result')]
+    plotting.save_labelled_grid(
+        prefix + '_levels.png', trace_grid(levels, proposals),
+        ncol=2 * levels.shape[1], zoom=max(zoom, 48 // samples.shape[1]),
+        title=figure_title(config, dataset.name, prefix, figures,
+                           'per level, the initializer\'s proposal and the '
+                           'Langevin result'),
+        col_labels=labels,
+        row_labels=[f'sample {i}' for i in range(min(TRACE_ROWS,
+                                                     len(levels)))],
+        note=('left to right: the noisiest level first'
+              if levels.shape[1] > 1 else ''))
+  return figures

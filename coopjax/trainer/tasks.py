@@ -12,7 +12,8 @@ side-by-side picture rows of reconstruction and inpainting
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Dict, Hashable, Sequence, Tuple
+import os
+from typing import Any, Callable, Dict, Hashable, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -88,10 +89,23 @@ def map_in_chunks(fn: Callable, key: jax.Array, chunk: int, *arrays):
 
 
 def save_side_by_side(path: str, columns: Sequence[np.ndarray],
-                      num: int = SHOWN) -> None:
+                      num: int = SHOWN,
+                      titles: Optional[Sequence[str]] = None,
+                      title: str = '') -> None:
   """A PNG of ``columns[0][i], columns[1][i], ...`` side by side for the
-  first ``num`` examples, two examples a row (e.g. observed, filled, true)."""
+  first ``num`` examples, two examples a row (e.g. observed, filled, true).
+
+  ``titles`` names the columns (drawn above them) and ``title`` the figure;
+  NaN pixels (hidden by a mask, see ``coopjax.data.masks.shown``) are drawn
+  magenta, and the figure says so.
+  """
   grid = np.stack([np.asarray(c)[:num] for c in columns], axis=1)
-  plotting.save_image_grid(path, grid.reshape((-1,) + grid.shape[2:]),
-                           ncol=2 * len(columns),
-                           zoom=zoom_for(np.asarray(columns[0])))
+  images = grid.reshape((-1,) + grid.shape[2:])
+  hidden = bool(np.isnan(images).any())
+  plotting.save_labelled_grid(
+      path, images, ncol=2 * len(columns),
+      zoom=max(zoom_for(np.asarray(columns[0])), 48 // images.shape[1]),
+      title=title or (f'{os.path.splitext(os.path.basename(path))[0]}: two '
+                      f'examples a row'),
+      col_labels=None if titles is None else list(titles) * 2,
+      note='magenta: hidden pixels' if hidden else '')

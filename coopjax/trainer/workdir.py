@@ -5,7 +5,8 @@ a different config would silently mix two experiments, so
 :func:`check_config` refuses unless the differences are in fields that are safe
 to change mid-run (:data:`SAFE_TO_CHANGE`) or the user overrides with
 ``--allow_config_change``. :func:`check_writable` turns a read-only, missing or
-full disk into one clear message before any work is done.
+full disk into one clear message before any work is done. This module imports
+no JAX, so the command line can check a workdir before loading anything.
 """
 
 from __future__ import annotations
@@ -15,11 +16,8 @@ import errno
 import json
 import os
 import shutil
+import socket
 from typing import Any, Dict, Iterator, List
-
-import jax
-
-from coopjax.trainer import distributed
 
 CONFIG_FILE = 'config.json'
 # Field names or prefixes (ending in '.') that may differ on resume.
@@ -34,6 +32,17 @@ _WRITE_ERRNOS = {errno.ENOSPC: 'the disk is full',
                  errno.EPERM: 'permission denied',
                  errno.ENOTDIR: 'a parent of it is a file, not a directory',
                  errno.EEXIST: 'a file of that name is in the way'}
+
+
+_DEFAULT_ADVICE = ('Free some space, fix the permissions, or pass another '
+                   '--workdir.')
+_ADVICE = {errno.ENOSPC: 'Free some space or pass another --workdir.',
+           errno.EDQUOT: 'Free some space or pass another --workdir.',
+           errno.EROFS: 'Pass a --workdir on a writable disk.',
+           errno.EACCES: 'Fix the permissions or pass another --workdir.',
+           errno.EPERM: 'Fix the permissions or pass another --workdir.',
+           errno.ENOTDIR: 'Pass a --workdir whose parents are directories.',
+           errno.EEXIST: 'Remove that file or pass another --workdir.'}
 
 
 class WorkdirError(OSError):
@@ -59,8 +68,7 @@ def explain_write_errors(path: str, what: str) -> Iterator[None]:
   except OSError as e:
     raise WorkdirError(
         e.errno, f'Cannot write {what} in {path}: {_describe(e)} ({e}). '
-        f'Free some space, fix the permissions, or pass another --workdir.'
-    ) from e
+        f'{_ADVICE.get(e.errno, _DEFAULT_ADVICE)}') from e
 
 
 def check_writable(workdir: str, min_free_bytes: int = MIN_FREE_BYTES) -> None:
@@ -74,15 +82,15 @@ def check_writable(workdir: str, min_free_bytes: int = MIN_FREE_BYTES) -> None:
     WorkdirError: the directory cannot be created or written, the disk has
       less than ``min_free_bytes`` free, or ``workdir`` is a URL.
   """
-  if '://' in workdir:
+  check_local(workdir)
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise WorkdirError(
-        errno.EINVAL, f'--workdir={workdir} is a URL; coopjax writes its '
-        f'config, metrics and samples with local file I/O. Mount the bucket '
-        f'(e.g. gcsfuse) at the same path on every host and pass that path.')
+        errno.EEXIST, f'--workdir={workdir} is an existing file, not a '
+        f'directory; pass the path of a directory (it is created if missing).')
   with explain_write_errors(workdir, 'the run directory'):
     os.makedirs(workdir, exist_ok=True)
     probe = os.path.join(
-        workdir, f'.write_test_{jax.process_index()}_{os.getpid()}')
+        workdir, f'.write_test_{socket.gethostname()}_{os.getpid()}')
     with open(probe, 'w', encoding='utf-8') as f:
       f.write('ok')
     os.remove(probe)
@@ -92,6 +100,19 @@ def check_writable(workdir: str, min_free_bytes: int = MIN_FREE_BYTES) -> None:
         errno.ENOSPC, f'Only {free / 2**20:.1f} MiB free on the disk of '
         f'{workdir}; at least {min_free_bytes / 2**20:.0f} MiB are needed for '
         f'checkpoints and samples. Free some space or pass another --workdir.')
+
+
+def check_local(workdir: str) -> None:
+  """Refuses a URL: the workdir is written with local file I/O.
+
+  Raises:
+    WorkdirError: ``workdir`` is a URL (``gs://...``).
+  """
+  if '://' in workdir:
+    raise WorkdirError(
+        errno.EINVAL, f'--workdir={workdir} is a URL; coopjax writes its '
+        f'config, metrics and samples with local file I/O. Mount the bucket '
+        f'(e.g. gcsfuse) at the same path on every host and pass that path.')
 
 
 def flatten(tree: Any, prefix: str = '') -> Dict[str, Any]:
@@ -159,6 +180,7 @@ def check_config(config, workdir: str, allow_change: bool = False) -> List[str]:
 
 def save_config(config, workdir: str) -> None:
   """Writes ``config.json`` atomically (process 0 only)."""
+  from coopjax.trainer import distributed  # pylint: disable=g-import-not-at-top
   if not distributed.is_main():
     return
   path = os.path.join(workdir, CONFIG_FILE)
