@@ -9,6 +9,7 @@ horizontal and y vertical, y up.
 """
 
 import math
+import textwrap
 from typing import Optional, Sequence
 
 import numpy as np
@@ -25,6 +26,13 @@ def _new_figure(ncols: int, nrows: int) -> Figure:
                layout="constrained")
   FigureCanvasAgg(fig)
   return fig
+
+
+def _suptitle(fig: Figure, title: str, fontsize: float = 10) -> None:
+  """A figure title wrapped to the figure's width."""
+  chars = max(20, int(fig.get_figwidth() * 72 / (0.55 * fontsize)))
+  lines = [textwrap.fill(part, chars) for part in title.split("\n")]
+  fig.suptitle("\n".join(lines), fontsize=fontsize)
 
 
 def _save(fig: Figure, path) -> None:
@@ -133,7 +141,7 @@ def _levels_figure(log_densities, samples, grid, box, titles, data=None,
                                "points\ny")):
     axes[row, 0].set_ylabel(label, fontsize=8)
   if title:
-    fig.suptitle(title, fontsize=10)
+    _suptitle(fig, title)
   return fig
 
 
@@ -309,7 +317,8 @@ def _labelled_grid_figure(images, ncol, zoom, title, col_labels, row_labels,
   width = canvas.shape[1] / dpi + (0.9 if row_labels is not None else 0.2)
   height = canvas.shape[0] / dpi + 0.5 + (0.5 if col_labels else 0.0) + (
       0.3 if note else 0.0)
-  fig = Figure(figsize=(max(width, 3.0), height), dpi=dpi,
+  height += 0.15 * title.count("\n") + (0.3 if len(title) > 60 else 0.0)
+  fig = Figure(figsize=(max(width, 4.0), height), dpi=dpi,
                layout="constrained")
   FigureCanvasAgg(fig)
   ax = fig.subplots()
@@ -330,7 +339,7 @@ def _labelled_grid_figure(images, ncol, zoom, title, col_labels, row_labels,
   for side in ax.spines.values():
     side.set_visible(False)
   if title:
-    fig.suptitle(title, fontsize=10)
+    _suptitle(fig, title, 9)
   if note:
     ax.set_xlabel(note, fontsize=8)
   return fig

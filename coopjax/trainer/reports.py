@@ -38,14 +38,15 @@ def trace_grid(levels: np.ndarray, proposals: np.ndarray) -> np.ndarray:
 
 def figure_title(config, dataset_name: str, prefix: str,
                  figures: Dict[str, float], what: str = 'samples') -> str:
-  """``'cdrl on digits, step 1000 (sample_1000): samples, frechet_digits=35.2'``:
-  the algorithm, the data, the step (read from the file name) and figures."""
+  """``'cdrl on digits, step 1000 (sample_1000)\nsamples: frechet_digits=35.2'``:
+  the algorithm, the data, the step (read from the file name), then what
+  the figure shows and its figures."""
   name = os.path.basename(prefix)
   step = re.search(r'_(\d+)(?:_|$)', name)
   when = f', step {step.group(1)}' if step else ''
   shown = ', '.join(f'{k}={v:.4g}' for k, v in figures.items())
-  return (f'{config.algorithm} on {dataset_name}{when} ({name}): {what}'
-          + (f', {shown}' if shown else ''))
+  return (f'{config.algorithm} on {dataset_name}{when} ({name})\n{what}'
+          + (f': {shown}' if shown else ''))
 
 
 def cache_dir(config, prefix: str) -> str:

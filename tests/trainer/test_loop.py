@@ -14,9 +14,12 @@ from helpers.trainer import tiny_config, params_of
 
 
 @pytest.mark.slow
-def test_run_writes_everything(tmp_path):
+def test_run_writes_everything(tmp_path, capsys):
   workdir = str(tmp_path / 'run')
   train.train_and_evaluate(tiny_config(), workdir)
+  out = capsys.readouterr().out
+  assert 'First step (compilation included) took' in out
+  assert f'Wrote {workdir}/samples/step_4.npz, {workdir}/samples/step_4.png' in out
   assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2', '4']
   lines = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))]
   assert [l['step'] for l in lines if 'ebm_loss' in l] == [2, 4]
@@ -30,8 +33,12 @@ def test_run_writes_everything(tmp_path):
   result = train.evaluate(tiny_config(), workdir)
   assert result['step'] == 4 and 0.0 <= result['tv_samples'] <= 1.0
   assert json.load(open(os.path.join(workdir, 'eval.json')))['step'] == 4
+  assert f'Wrote {workdir}/eval.json' in capsys.readouterr().out
   train.sample(tiny_config(), workdir)
   assert os.path.exists(os.path.join(workdir, 'samples', 'sample_4.npz'))
+  out = capsys.readouterr().out
+  assert 'Loaded checkpoint of step 4' in out and 'Resumed' not in out
+  assert f'{workdir}/samples/sample_4.png' in out
 
 
 @pytest.mark.slow
