@@ -132,7 +132,8 @@ def _field_problem(config, dotted: str) -> Optional[str]:
     if part not in keys:
       where = 'config' + ''.join(f'.{d}' for d in done)
       if not keys:
-        return f'config.{".".join(done)} is a value, not a section'
+        return (f'config.{".".join(done)} is a value, not a section; '
+                f'override it as --config.{".".join(done)}=VALUE.')
       hint = preflight.did_you_mean(part, keys, prefix='.'.join(done + ['']))
       return (f'Unknown config field {dotted!r}{hint} Fields of {where}: '
               f'{", ".join(sorted(keys))} (declared in coopjax/config/).')
@@ -194,8 +195,10 @@ def _parse_flags(argv: List[str]) -> List[str]:
 
 # --- help --------------------------------------------------------------------
 
+_BASIC_MODES = ('train (default; resumes from DIR), sample (samples of the '
+                'latest checkpoint), eval (its quality figures)')
 _GENERIC_MODES = (
-    'train (default; resumes from DIR), sample, eval; tasks on a trained run: '
+    f'{_BASIC_MODES}; tasks on a trained run: '
     'CDRL images: guided, compose, inpaint, ood, fewer_steps; CoopFlow '
     'images: reconstruct, interpolate, inpaint; latent_flow: generate, '
     'reconstruct, anomaly, inpaint, recover')
@@ -210,8 +213,8 @@ def help_text(argv: List[str]) -> str:
       config = load_config(spec)
       tasks = preflight.modes_of(config)[len(MODES):]
       modes = (f'modes of {config.algorithm} on {config.data.name} ({spec}): '
-               f'train (default; resumes from DIR), sample, eval'
-               + (f', {", ".join(tasks)}' if tasks else ' (no tasks)'))
+               f'{_BASIC_MODES}'
+               + (f'; tasks: {", ".join(tasks)}' if tasks else ''))
     except Exception as e:  # pylint: disable=broad-except
       problem = f'\n(--config={spec} could not be read: {_last_line(str(e))})'
   configs = os.path.relpath(preflight.CONFIGS_DIR)

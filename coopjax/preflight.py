@@ -65,6 +65,11 @@ def check_algorithm(config) -> None:
 def check_dataset(config) -> str:
   """The data's kind ('images' or 'points'); refuses an unknown name."""
   from coopjax import data  # pylint: disable=g-import-not-at-top
+  if config.data.kind not in data.KINDS:
+    raise UsageError(
+        f'Unknown --config.data.kind={config.data.kind!r}'
+        f'{did_you_mean(config.data.kind, data.KINDS)} Known: '
+        f'{", ".join(data.KINDS)}.')
   try:
     return data.kind_of(config.data.name, config.data.kind)
   except ValueError:

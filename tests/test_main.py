@@ -162,7 +162,8 @@ def test_help_and_debug(files):
     assert 'configs/' in out.stdout and '--config.FIELD=VALUE' in out.stdout
     assert "default: 'None'" not in out.stdout
     assert len(out.stdout.splitlines()) < 15
-  assert 'guided, compose, inpaint, ood, fewer_steps' in help_digits.stdout
+  assert 'tasks: guided, compose, inpaint, ood, fewer_steps' in (
+      help_digits.stdout)
   assert 'modes of drl on checkerboard' in module_help.stdout
   assert traceback.returncode != 0 and 'Traceback' in traceback.stderr
   assert not os.path.exists(files / 'runs')
