@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 from matplotlib import image as mpl_image
+from matplotlib import ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -21,9 +22,9 @@ PANEL_INCHES = 3.0
 DPI = 100
 
 
-def _new_figure(ncols: int, nrows: int) -> Figure:
+def _new_figure(ncols: int, nrows: int, layout="constrained") -> Figure:
   fig = Figure(figsize=(PANEL_INCHES * ncols, PANEL_INCHES * nrows), dpi=DPI,
-               layout="constrained")
+               layout=layout)
   FigureCanvasAgg(fig)
   return fig
 
@@ -43,7 +44,9 @@ def _square_axes(ax, box: float) -> None:
   ax.set_xlim(-box, box)
   ax.set_ylim(-box, box)
   ax.set_aspect("equal")
-  ax.tick_params(labelsize=7)
+  ticks = [-box, -box / 2, 0.0, box / 2, box]  # fixed: cheap to lay out
+  ax.set_xticks(ticks, [f"{t:g}" for t in ticks], fontsize=7)
+  ax.set_yticks(ticks, [f"{t:g}" for t in ticks], fontsize=7)
 
 
 def _show_grid(ax, values: np.ndarray, extent, box: float,
@@ -54,7 +57,9 @@ def _show_grid(ax, values: np.ndarray, extent, box: float,
                     extent=extent, cmap="viridis", interpolation="nearest")
   _square_axes(ax, box)
   if colorbar_label:
-    bar = ax.figure.colorbar(image, ax=ax, shrink=0.8)
+    # An inset colour bar: no layout engine needed (which is slow).
+    bar = ax.figure.colorbar(image, cax=ax.inset_axes([1.04, 0.0, 0.06, 1.0]),
+                             ticks=ticker.MaxNLocator(4))
     bar.set_label(colorbar_label, fontsize=7)
     bar.ax.tick_params(labelsize=6)
 
@@ -127,8 +132,12 @@ def _levels_figure(log_densities, samples, grid, box, titles, data=None,
     titles = ["data (truth)"] + titles
   extent = _grid_extent(grid)
   cols = len(titles)
-  fig = _new_figure(cols, 3)
-  axes = fig.subplots(3, cols, squeeze=False)
+  fig = _new_figure(cols, 3, layout=None)
+  width = PANEL_INCHES * cols  # margins in inches: labels, colour bars
+  fig.subplots_adjust(left=0.75 / width, right=1 - 0.6 / width, bottom=0.07,
+                      top=0.9, wspace=0.6, hspace=0.15)
+  # Shared axes: tick labels only on the outer panels (also much faster).
+  axes = fig.subplots(3, cols, squeeze=False, sharex=True, sharey=True)
   for t in range(cols):
     _show_grid(axes[0, t], logds[t], extent, box, "log density")
     _show_grid(axes[1, t], _normalised_density(logds[t]), extent, box,

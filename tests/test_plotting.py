@@ -148,9 +148,14 @@ def test_plot_levels_labels_colour_bars_and_the_true_data(tmp_path):
                                 title="cdrl on x, step 7: tv_samples=0.5")
   panels = np.asarray(plotting.panel_axes(fig)).reshape(3, 3)
   assert [a.get_title() for a in panels[0]] == ["data (truth)", "t=1", "t=0"]
-  assert len(fig.axes) - panels.size == 6  # a colour bar per image panel
+  bars = [c for a in panels.ravel() for c in a.child_axes]
+  assert len(bars) == 6 and all(b.get_ylabel() for b in bars)  # per image
   assert "density" in panels[0, 0].get_ylabel()
-  assert all(a.get_xticklabels() for a in panels.ravel())  # axes are drawn
+  # axes in data units: x under the bottom row, y left of the first column
+  assert all('-4' in [t.get_text() for t in a.get_xticklabels()]
+             for a in panels[2])
+  assert all('4' in [t.get_text() for t in a.get_yticklabels()]
+             for a in panels[:, 0])
   assert fig.get_suptitle() == "cdrl on x, step 7: tv_samples=0.5"
   # the data column is the data's histogram: bright only where the data is
   path = tmp_path / "data.png"
