@@ -81,6 +81,7 @@ def _write_report(config, algo, dataset, mesh, state, workdir: str, num: int,
   The samples are drawn in chunks of ``config.sample.chunk``, each split over
   the mesh's devices; sample ``i`` depends only on the step's key and ``i``.
   """
+  t0 = time.monotonic()
   chunk = parallel.sample_chunk(num, config.sample.chunk, mesh)
   sampler = algo.jit(('sharded_sampler', chunk, n_steps), parallel.shard_sampler(
       lambda n: algo.sampler(n, n_steps), chunk, mesh))
@@ -91,7 +92,8 @@ def _write_report(config, algo, dataset, mesh, state, workdir: str, num: int,
   prefix = os.path.join(samples_dir(workdir), name)
   since = time.time()
   result = algo.report(state, dataset, x, aux, prefix)
-  log(f'Wrote {", ".join(files_written(prefix, since))}' +
+  log(f'Wrote {", ".join(files_written(prefix, since))} '
+      f'({time.monotonic() - t0:.1f}s)' +
       ''.join(f' {k}={v:.4f}' for k, v in result.items()))
   return result
 

@@ -22,6 +22,7 @@ from coopjax import metrics, plotting
 
 GRID = 100
 TRACE_ROWS = 8
+LABELLED_TILE = 48  # pixels: the least width of a tile under a column label
 
 
 def zoom_for(images: np.ndarray) -> int:
@@ -106,7 +107,8 @@ def image_report(config, dataset, samples: np.ndarray, prefix: str,
               for part in ('proposal', 'result')]
     plotting.save_labelled_grid(
         prefix + '_levels.png', trace_grid(levels, proposals),
-        ncol=2 * levels.shape[1], zoom=max(zoom, 48 // samples.shape[1]),
+        ncol=2 * levels.shape[1],
+        zoom=max(zoom, -(-LABELLED_TILE // samples.shape[1])),
         title=figure_title(config, dataset.name, prefix, figures,
                            'per level, the initializer\'s proposal and the '
                            'Langevin result'),

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from coopjax import plotting, rng
-from coopjax.trainer.reports import zoom_for
+from coopjax.trainer.reports import LABELLED_TILE, zoom_for
 
 # (algo, state, dataset, prefix) -> {figure: value}
 TaskFn = Callable[..., Dict[str, Any]]
@@ -104,7 +104,8 @@ def save_side_by_side(path: str, columns: Sequence[np.ndarray],
   hidden = bool(np.isnan(images).any())
   plotting.save_labelled_grid(
       path, images, ncol=2 * len(columns),
-      zoom=max(zoom_for(np.asarray(columns[0])), 48 // images.shape[1]),
+      zoom=max(zoom_for(np.asarray(columns[0])),
+               -(-LABELLED_TILE // images.shape[1])),
       title=title or (f'{os.path.splitext(os.path.basename(path))[0]}: two '
                       f'examples a row'),
       col_labels=None if titles is None else list(titles) * 2,
