@@ -52,7 +52,21 @@ def quality(config, dataset, samples: np.ndarray,
   path = config.eval.inception_path
   if not path:
     return {}
-  return metrics.fid_and_is(samples, dataset, path, cache_dir(config, prefix))
+  ev = config.eval
+  return metrics.fid_and_is(samples, dataset, path, cache_dir(config, prefix),
+                            split=ev.fid_reference, num_real=ev.fid_num_real,
+                            clamp=ev.fid_clamp, quantize=ev.fid_quantize)
+
+
+def fid_protocol(config, num_samples: int) -> Dict[str, object]:
+  """How the FID of ``num_samples`` samples is computed under ``config``
+  (recorded with the result in ``eval.json``)."""
+  ev = config.eval
+  return {'num_samples': int(num_samples), 'clamp': bool(ev.fid_clamp),
+          'quantize': str(ev.fid_quantize),
+          'reference_split': str(ev.fid_reference),
+          'num_real': int(ev.fid_num_real),
+          'inception_weights': metrics.weights_hash(ev.inception_path)}
 
 
 def image_report(config, dataset, samples: np.ndarray, prefix: str,
