@@ -14,10 +14,14 @@ from helpers.trainer import tiny_config, params_of
 
 
 @pytest.mark.slow
-def test_run_writes_everything(tmp_path):
+def test_run_writes_everything(tmp_path, monkeypatch):
   workdir = str(tmp_path / 'run')
-  train.train_and_evaluate(tiny_config(), workdir)
+  config = tiny_config(best_metric='tv_samples')
+  train.train_and_evaluate(config, workdir)
   assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2', '4']
+  # the best checkpoint by tv_samples (one report: step 4), kept apart
+  assert os.listdir(os.path.join(workdir, 'checkpoints_best')) == ['4']
+  assert json.load(open(os.path.join(workdir, 'best.json')))['step'] == 4
   lines = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))]
   assert [l['step'] for l in lines if 'ebm_loss' in l] == [2, 4]
   assert any('tv_samples' in l for l in lines)
@@ -32,6 +36,19 @@ def test_run_writes_everything(tmp_path):
   assert json.load(open(os.path.join(workdir, 'eval.json')))['step'] == 4
   train.sample(tiny_config(), workdir)
   assert os.path.exists(os.path.join(workdir, 'samples', 'sample_4.npz'))
+  # --mode=eval of the best checkpoint; an FID (stubbed here) is written
+  # with its protocol.
+  config.eval.update(checkpoint='best', fid_quantize='floor',
+                     fid_reference='test', inception_path=__file__)
+  monkeypatch.setattr(train, '_write_report', lambda *a: {'fid': 7.0})
+  written = train.evaluate(config, workdir)
+  assert json.load(open(os.path.join(workdir, 'eval.json'))) == written
+  protocol = written.pop('fid_protocol')
+  assert written == {'step': 4, 'fid': 7.0}
+  assert protocol == {'num_samples': 64, 'clamp': True, 'quantize': 'floor',
+                      'reference_split': 'test', 'num_real': 50000,
+                      'inception_weights': protocol['inception_weights']}
+  assert len(protocol['inception_weights']) == 12
 
 
 @pytest.mark.slow
