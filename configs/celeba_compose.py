@@ -14,7 +14,7 @@ random (or on null with probability 0.1). ``--mode=compose`` samples the EBM
 (default: male, smiling, young), starting every chain from the unconditional
 initializer's proposal.
 
-Variant ``:drl``: the DRL baseline (no initializer, K = 30, linear schedule).
+Variant ``:drl``: the DRL baseline (docs/algorithms.md, section 2.11).
 """
 
 from coopjax.config import cdrl as base
