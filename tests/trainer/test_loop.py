@@ -31,24 +31,23 @@ def test_run_writes_everything(tmp_path, monkeypatch):
   assert npz['density'].shape == (34, 34) and npz['grid'].shape == (34, 34, 2)
   np.testing.assert_allclose(npz['density'].sum(), 1.0, rtol=1e-5)
   assert os.path.getsize(os.path.join(workdir, 'samples', 'step_4.png')) > 1000
-  result = train.evaluate(tiny_config(), workdir)
-  assert result['step'] == 4 and 0.0 <= result['tv_samples'] <= 1.0
-  assert json.load(open(os.path.join(workdir, 'eval.json')))['step'] == 4
-  train.sample(tiny_config(), workdir)
-  assert os.path.exists(os.path.join(workdir, 'samples', 'sample_4.npz'))
-  # --mode=eval of the best checkpoint; an FID (stubbed here) is written
-  # with its protocol.
+  # --mode=eval, here of the best checkpoint; an FID (stubbed, added to the
+  # real figures) is written with its protocol.
   config.eval.update(checkpoint='best', fid_quantize='floor',
                      fid_reference='test', inception_path=__file__)
-  monkeypatch.setattr(train, '_write_report', lambda *a: {'fid': 7.0})
-  written = train.evaluate(config, workdir)
-  assert json.load(open(os.path.join(workdir, 'eval.json'))) == written
-  protocol = written.pop('fid_protocol')
-  assert written == {'step': 4, 'fid': 7.0}
-  assert protocol == {'num_samples': 64, 'clamp': True, 'quantize': 'floor',
-                      'reference_split': 'test', 'num_real': 50000,
-                      'inception_weights': protocol['inception_weights']}
-  assert len(protocol['inception_weights']) == 12
+  report = train._write_report  # pylint: disable=protected-access
+  monkeypatch.setattr(train, '_write_report',
+                      lambda *a: {**report(*a), 'fid': 7.0})
+  result = train.evaluate(config, workdir)
+  assert result['step'] == 4 and 0.0 <= result['tv_samples'] <= 1.0
+  assert json.load(open(os.path.join(workdir, 'eval.json'))) == result
+  assert result['fid'] == 7.0 and result['fid_protocol'] == {
+      'num_samples': 64, 'clamp': True, 'quantize': 'floor',
+      'reference_split': 'test', 'num_real': 50000,
+      'inception_weights': result['fid_protocol']['inception_weights']}
+  assert len(result['fid_protocol']['inception_weights']) == 12
+  train.sample(tiny_config(), workdir)
+  assert os.path.exists(os.path.join(workdir, 'samples', 'sample_4.npz'))
 
 
 @pytest.mark.slow
