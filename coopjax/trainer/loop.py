@@ -34,6 +34,7 @@ from coopjax.trainer.tasks import sample_in_chunks
 def _setup(config, workdir: str, allow_config_change: bool = False):
   """Dataset, algorithm, mesh, checkpointer and the (restored) state."""
   nonfinite.check_mode(config.train.on_nonfinite)
+  reports.check_eval_options(config)
   changes = wd.check_config(config, workdir, allow_config_change)
   if changes:
     log(f'--allow_config_change: continuing {workdir} with changed '
@@ -217,9 +218,6 @@ def _restore_for_inference(config, workdir: str) -> Tuple[Any, ...]:
         f'--mode=train --workdir={workdir}.')
   if config.eval.checkpoint == 'best':
     state = best_lib.restore(workdir, state)
-  elif config.eval.checkpoint != 'latest':
-    raise ValueError(f"config.eval.checkpoint={config.eval.checkpoint!r}; "
-                     f"expected 'latest' or 'best'.")
   return dataset, algo, mesh, state
 
 

@@ -58,6 +58,22 @@ def quality(config, dataset, samples: np.ndarray,
                             clamp=ev.fid_clamp, quantize=ev.fid_quantize)
 
 
+def check_eval_options(config) -> None:
+  """Refuses bad ``config.eval`` FID / checkpoint options before any work.
+
+  Raises:
+    ValueError: one line naming the field and its allowed values.
+  """
+  ev = config.eval
+  allowed = {'fid_quantize': metrics.fid.QUANTIZE,
+             'fid_reference': ('train', 'test'),
+             'checkpoint': ('latest', 'best')}
+  for name, values in allowed.items():
+    if ev[name] not in values:
+      raise ValueError(f'config.eval.{name}={ev[name]!r}; expected one of '
+                       f'{values}.')
+
+
 def fid_protocol(config, num_samples: int) -> Dict[str, object]:
   """How the FID of ``num_samples`` samples is computed under ``config``
   (recorded with the result in ``eval.json``)."""

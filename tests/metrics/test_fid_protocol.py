@@ -7,11 +7,14 @@ in test_inception.py and test_fid.py.
 
 import dataclasses
 
+import ml_collections
 import numpy as np
 import pytest
 
+from coopjax.config import common
 from coopjax.data import images as image_data
 from coopjax.metrics import fid, inception
+from coopjax.trainer import reports
 
 
 @pytest.fixture
@@ -79,3 +82,14 @@ def test_reference_statistics_from_the_chosen_split(pixel_features, tmp_path):
   assert _fid(samples, data, weights, cache) == pytest.approx(0.0, abs=1e-6)
   assert _fid(samples, data, weights, cache, split='test') > 1.0
   assert np.all(seen[-2] == -1.0)  # the test split's (black) images
+
+
+@pytest.mark.parametrize('field,value', [('fid_quantize', 'trunc'),
+                                         ('fid_reference', 'val'),
+                                         ('checkpoint', 'last')])
+def test_bad_options_are_refused_before_any_work(field, value):
+  config = ml_collections.ConfigDict({'eval': common.eval_(**{field: value})})
+  with pytest.raises(ValueError, match=f'config.eval.{field}='):
+    reports.check_eval_options(config)
+  reports.check_eval_options(
+      ml_collections.ConfigDict({'eval': common.eval_()}))
