@@ -135,9 +135,12 @@ def check_eval_files(config) -> None:
         f"--config.eval.inception_path='' to skip FID.")
 
 
-def checkpoint_steps(workdir: str) -> list:
-  """Steps of the finished checkpoints in ``workdir/checkpoints``."""
-  path = os.path.join(workdir, 'checkpoints')
+BEST_SUBDIR = 'checkpoints_best'  # coopjax.trainer.best.SUBDIR (no JAX here)
+
+
+def checkpoint_steps(workdir: str, subdir: str = 'checkpoints') -> list:
+  """Steps of the finished checkpoints in ``workdir/<subdir>``."""
+  path = os.path.join(workdir, subdir)
   if not os.path.isdir(path):
     return []
   return sorted(int(n) for n in os.listdir(path) if n.isdigit())
@@ -168,6 +171,12 @@ def check_workdir(config, workdir: str, mode: str, allow_change: bool,
     raise RunError(
         f'--mode={mode} needs a trained checkpoint, but {where}; train first'
         + (f': {train}' if train else ' with --mode=train') + '.')
+  if (mode != 'train' and config.eval.get('checkpoint', '') == 'best'
+      and not checkpoint_steps(workdir, BEST_SUBDIR)):
+    raise RunError(
+        f'--config.eval.checkpoint=best, but {workdir} kept no best '
+        f'checkpoint: train with --config.train.best_metric=<a logged '
+        f'figure, e.g. fid> first, or use --config.eval.checkpoint=latest.')
 
 
 def check_flow_init(config) -> None:

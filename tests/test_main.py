@@ -188,3 +188,9 @@ def test_the_task_names_of_the_configs_are_the_algorithms_tasks():
       algo = types.SimpleNamespace(kind=kind)
       assert tuple(module.tasks_for(algo)) == config.tasks(name, kind), (
           name, kind)
+
+
+def test_the_preflight_knows_where_the_best_checkpoint_is():
+  from coopjax import preflight  # pylint: disable=g-import-not-at-top
+  from coopjax.trainer import best  # pylint: disable=g-import-not-at-top
+  assert preflight.BEST_SUBDIR == best.SUBDIR
