@@ -45,9 +45,8 @@ def _square_axes(ax, box: float) -> None:
   ax.set_ylim(-box, box)
   ax.set_aspect("equal")
   ticks = [-box, -box / 2, 0.0, box / 2, box]  # fixed: cheap to lay out
-  for axis in (ax.xaxis, ax.yaxis):
-    axis.set_major_locator(ticker.FixedLocator(ticks))
-  ax.tick_params(labelsize=7)
+  ax.set_xticks(ticks, [f"{t:g}" for t in ticks], fontsize=7)
+  ax.set_yticks(ticks, [f"{t:g}" for t in ticks], fontsize=7)
 
 
 def _show_grid(ax, values: np.ndarray, extent, box: float,
