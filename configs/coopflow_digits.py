@@ -76,7 +76,8 @@ def get_config(variant: str = ''):
   # then learns those point masses; the pretrained flow's samples also score
   # better (frechet_digits 54 vs 69.5 after 600 steps).
   c.data.batch_size = 64
-  c.model.update(width=16, mults=(1, 2), blocks_per_res=1, flow_scales=2,
+  c.model.update(ebm='convnet', width=16, mults=(1, 2), blocks_per_res=1,
+                 flow='glow', flow_scales=2,
                  flow_steps=4, flow_hidden=32, dequant_bins=17,
                  logit_alpha=1e-4)
   c.optim.flow.update(lr=1e-3, grad_clip=1.0, warmup=0)

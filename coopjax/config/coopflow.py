@@ -23,13 +23,14 @@ from coopjax.config import common
 
 def model(**overrides) -> ml_collections.ConfigDict:
   """``config.model``: the EBM, the flow and the Langevin revision."""
-  # EBM: conv net, 128 channels, swish residual blocks with average pooling,
-  # no spectral norm. Flow: multi-scale Glow with the logit transform.
+  # EBM: the authors' EBM_res (128 -> 256 -> 512 -> 1024 channels, swish
+  # blocks with average pooling, a 4x4 head to 100 outputs summed; PyTorch's
+  # initialisation). Flow: multi-scale Glow with the logit transform.
   # Langevin: K = 30, step 0.03, no noise, drift clipped to +-0.1, x to [-1, 1].
   return common.section(dict(
-      ebm='convnet',           # 'convnet' (images) or 'mlp' (2-D points)
+      ebm='ebm_res',           # 'ebm_res' (the authors'), 'convnet' (small images) or 'mlp' (2-D points)
       width=128,               # EBM base channels / hidden units
-      mults=(1, 2, 2, 2),      # EBM width multiplier per resolution / stage
+      mults=(2, 4, 8),         # EBM width multiplier per block / resolution / stage
       blocks_per_res=1,        # convnet: residual blocks per resolution
       blocks_per_stage=1,      # mlp: residual blocks per stage
       temb_dim=16,             # mlp: embedding size of its (constant) level input
