@@ -108,6 +108,8 @@ def optimizer(**overrides: Any) -> ml_collections.ConfigDict:
       freeze_steps=0,          # first updates with learning rate 0 (warm-up after them)
       lr_after=0.0,            # learning rate from lr_after_step on (0: keep lr)
       lr_after_step=0,         # update at which lr_after takes over
+      decay_rate=1.0,          # lr times decay_rate ** floor(step / decay_steps) (1: none)
+      decay_steps=0,           # updates per decay (e.g. one epoch; 0: none)
   ), overrides, 'optim')
 
 

@@ -103,6 +103,10 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
   on, counted from the start like ``freeze_steps``, ``lr_after`` replaces
   ``lr``; 0 keeps ``lr``). Fields left out of ``cfg`` (a ConfigDict or dict)
   take their defaults from :func:`coopjax.config.common.optimizer`.
+  ``decay_rate`` and ``decay_steps`` (optional): a staircase exponential
+  decay, the learning rate times ``decay_rate ** floor(step / decay_steps)``
+  (PyTorch's ``ExponentialLR`` stepped once per epoch of ``decay_steps``
+  updates).
   """
   cfg = config_common.optimizer(**dict(cfg.items()))
   warmup, offset = cfg.warmup, cfg.warmup_offset
@@ -115,10 +119,20 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
     raise ValueError(f'lr_after_step and lr_after must be >= 0, got '
                      f'{after_step} and {lr_after}.')
 
+  decay_rate, decay_steps = cfg.decay_rate, cfg.decay_steps
+  if decay_steps < 0 or decay_rate <= 0:
+    raise ValueError(f'decay_steps must be >= 0 and decay_rate > 0, got '
+                     f'{decay_steps} and {decay_rate}.')
+
+  def decay(step):
+    if not decay_steps or decay_rate == 1.0:
+      return 1.0
+    return decay_rate ** jnp.floor(step / decay_steps)
+
   def base(step):
     if not (after_step and lr_after):
-      return cfg.lr
-    return jnp.where(step < after_step, cfg.lr, lr_after)
+      return cfg.lr * decay(step)
+    return jnp.where(step < after_step, cfg.lr, lr_after) * decay(step)
 
   def warm(step):
     if warmup <= 0:

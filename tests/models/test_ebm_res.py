@@ -57,3 +57,21 @@ def test_energy_sums_the_head_and_refuses_small_images():
   np.testing.assert_allclose(f, head.sum(axis=(1, 2, 3)), rtol=1e-6)
   with pytest.raises(ValueError, match='at least 16'):
     jax.eval_shape(EBMRes(4, (2, 2)).init, KEY, jnp.zeros((1, 8, 8, 3)))
+
+
+def test_reference_generator_sizes_are_the_authors():
+  from coopjax.models.generator import ReferenceGenerator
+  # torch: sum(p.numel() for p in _netG(args).parameters()) for the README's
+  # commands: SVHN (ngf 64, nz 100), CIFAR-10 (ngf 128, nz 128), CelebA
+  # 64x64 (ngf 128, nz 100)
+  for shape, ngf, base, last, nz, count in (
+      ((32, 32, 3), 64, 4, 2, 100, 3_447_683),
+      ((32, 32, 3), 128, 8, 1, 128, 18_883_075),
+      ((64, 64, 3), 128, 4, 2, 100, 12_656_515)):
+    gen = ReferenceGenerator(shape, ngf, base, last)
+    p = jax.eval_shape(gen.init, KEY, jnp.zeros((1, nz)))
+    assert models.param_count(p) == count
+    assert jax.eval_shape(gen.apply, p, jnp.zeros((2, nz))).shape == (
+        (2,) + shape)
+  with pytest.raises(ValueError, match='base'):
+    ReferenceGenerator((32, 32, 3), 8, 3).widths()
