@@ -461,10 +461,11 @@ class FlowPlusPlus(nn.Module):
     """Creates the steps and checks the shapes."""
     h, w, c = self.image_shape
     n = len(self.scales)
-    if h % 2 ** n or w % 2 ** n or w // 2 ** (n - 1) % 2:
+    if n < 1 or h % 2 ** (n - 1) or w % 2 ** n:
       raise ValueError(
-          f'FlowPlusPlus: image_shape={tuple(self.image_shape)} needs H and W '
-          f'divisible by 2 ** len(scales) = {2 ** n}.')
+          f'FlowPlusPlus: image_shape={tuple(self.image_shape)} needs H '
+          f'divisible by 2 ** (len(scales) - 1) = {2 ** (n - 1)} and W by '
+          f'2 ** len(scales) = {2 ** n} (squeezes and checkerboards).')
     args = (self.mid_channels, self.num_blocks, self.num_components,
             self.dropout, self.use_attn)
     levels = []
