@@ -140,3 +140,14 @@ def checkpoint_params(state: Mapping[str, np.ndarray],
     return {'flow': flowpp_params(sub_state(state, 'net.'))}
   return {'ebm': ebm_res_params(sub_state(state, 'ebm_net.')),
           'flow': flowpp_params(sub_state(state, 'flow_net.'))}
+
+
+def main(argv=None) -> None:
+  """``python -m coopjax.convert.coopflow`` (module docstring)."""
+  from coopjax.convert.common import run_import  # pylint: disable=import-outside-toplevel
+  run_import(__doc__, lambda state, args: checkpoint_params(
+      state, args.flow_only), argv)
+
+
+if __name__ == '__main__':
+  main()

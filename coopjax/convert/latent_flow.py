@@ -79,3 +79,13 @@ def checkpoint_params(state: Mapping[str, np.ndarray]) -> Dict[str, Any]:
   state = strip_module(state)
   return {'gen': generator_params(sub_state(state, 'netG.')),
           'prior': prior_params(sub_state(state, 'netF.'))}
+
+
+def main(argv=None) -> None:
+  """``python -m coopjax.convert.latent_flow`` (module docstring)."""
+  from coopjax.convert.common import run_import  # pylint: disable=import-outside-toplevel
+  run_import(__doc__, lambda state, args: checkpoint_params(state), argv)
+
+
+if __name__ == '__main__':
+  main()

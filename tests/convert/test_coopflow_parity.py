@@ -109,3 +109,32 @@ def test_flowpp_log_density_latent_and_inverse(fx):
   sampler = FLOWPP.clone(reference_sampler=True)
   close(_jit(functools.partial(sampler.apply, method=FlowPlusPlus.inverse))(
       params, zr), nhwc(fx['flowpp:sample']))
+
+
+def test_import_writes_a_workdir_that_restores_the_authors_networks(
+    fx, tmp_path):
+  from coopjax.convert.common import load_config, write_workdir
+  from coopjax.trainer import checkpoint
+  config = load_config(os.path.join(os.path.dirname(__file__), '..', '..',
+                                    'configs', 'latent_flow_svhn.py'))
+  config.model.update(latent_dim=8, gen_ngf=4, flow_steps=2, flow_hidden=8)
+  state = {f'netG.{k}': v for k, v in _state(fx, 'gen_svhn').items()}
+  state.update({f'netF.module.{k}': v
+                for k, v in _state(fx, 'prior').items()})
+  params = convert_latent_flow.checkpoint_params(state)
+  workdir = str(tmp_path / 'authors')
+  write_workdir(config, workdir, params,
+                {'x': np.zeros((2, 32, 32, 3), np.float32)})
+  step, tree = checkpoint.read_latest(workdir)
+  assert step == 0
+  gen = ReferenceGenerator((32, 32, 3), ngf=4)
+  z = fx['gen_svhn:z'][:, :, 0, 0]
+  close(_jit(gen.apply)({'params': tree['ema']['gen']}, z),
+        nhwc(fx['gen_svhn:x']))
+  with pytest.raises(FileExistsError, match='new --workdir'):
+    write_workdir(config, workdir, params,
+                  {'x': np.zeros((2, 32, 32, 3), np.float32)})
+  config.model.gen_ngf = 8
+  with pytest.raises(ValueError, match='do not fit'):
+    write_workdir(config, str(tmp_path / 'other'), params,
+                  {'x': np.zeros((2, 32, 32, 3), np.float32)})
