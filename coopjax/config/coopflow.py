@@ -133,12 +133,5 @@ def pre(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
-def authors(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """For a workdir imported from the authors' checkpoint
-  (coopjax.convert.coopflow): their sampler, as their EBM was trained with."""
-  c.model.reference_sampler = True
-  return c
-
-
 # The variants of the CoopFlow image configs.
-VARIANTS = {'': None, 'pretrain': pretrain, 'pre': pre, 'authors': authors}
+VARIANTS = {'': None, 'pretrain': pretrain, 'pre': pre}

@@ -4,16 +4,16 @@ coopjax workdir: EBM_res -> :class:`coopjax.models.EBMRes`, Flow++ ->
 
     python -m coopjax.convert.coopflow --checkpoint=ckpt/cifar10.pth.tar \\
         --config=configs/coopflow_cifar10.py --workdir=runs/cf_cifar10_authors
-    python -m coopjax.main --config=configs/coopflow_cifar10.py:authors \\
+    python -m coopjax.main --config=configs/coopflow_cifar10.py \\
         --workdir=runs/cf_cifar10_authors --mode=sample
 
 The checkpoint is read without running pickled code
 (:mod:`coopjax.convert.torch_file`; torch is optional). The checkpoint's
 ``ebm_net`` and ``flow_net`` state dicts (or a pretrained flow's ``net``,
 ``--flow_only``) become step 0 of the workdir (EMA = parameters); the
-config's networks must have the checkpoint's sizes. Use the config's
-``:authors`` variant (``reference_sampler``: proposals ``2 sigmoid(y) - 1``,
-as the EBM was trained with them).
+config's networks must have the checkpoint's sizes; keep
+``model.reference_sampler`` on (the default: proposals ``2 sigmoid(y) - 1``,
+as the authors' EBM was trained with them).
 """
 
 from __future__ import annotations
