@@ -299,14 +299,23 @@ class ConvAttnBlock(nn.Module):
     return x
 
 
-class CouplingNet(nn.Module):
-  """The coupling's network: ``x_id -> (a, b, logits, means, log_scales)``,
-  the mixture parameters ``[B, H, W, K, C]``."""
+class _CouplingFields(nn.Module):
+  """The settings of a coupling network (shared by the modules that build
+  one)."""
   mid_channels: int
   num_blocks: int
   num_components: int
   dropout: float
   use_attn: bool
+
+  def coupling_args(self):
+    return (self.mid_channels, self.num_blocks, self.num_components,
+            self.dropout, self.use_attn)
+
+
+class CouplingNet(_CouplingFields):
+  """The coupling's network: ``x_id -> (a, b, logits, means, log_scales)``,
+  the mixture parameters ``[B, H, W, K, C]``."""
 
   @nn.compact
   def __call__(self, x, aux=None, deterministic=True):
@@ -324,21 +333,15 @@ class CouplingNet(nn.Module):
             jnp.maximum(h[..., 2 + 2 * k:, :], SCALE_MIN))
 
 
-class MixtureCoupling(nn.Module):
+class MixtureCoupling(_CouplingFields):
   """``(x_change, x_id) -> (y, x_id)``, ``y = (logit(MixCDF(x_change)) + b)
   exp(a)`` with the parameters from ``CouplingNet(x_id[, aux])``."""
-  mid_channels: int
-  num_blocks: int
-  num_components: int
-  dropout: float
-  use_attn: bool
 
   @nn.compact
   def __call__(self, pair, aux=None, reverse=False, deterministic=True):
     x, x_id = pair
     a, b, logits, means, log_scales = CouplingNet(
-        self.mid_channels, self.num_blocks, self.num_components, self.dropout,
-        self.use_attn, name='nn')(x_id, aux, deterministic)
+        *self.coupling_args(), name='nn')(x_id, aux, deterministic)
     if reverse:
       out = x * jnp.exp(-a) - b
       scale_ldj = jax.nn.softplus(out) + jax.nn.softplus(-out)
@@ -391,21 +394,14 @@ class PairInvConv(nn.Module):
     return tuple(jnp.split(x, 2, axis=-1)), jnp.full((x.shape[0],), ldj)
 
 
-class PPStep(nn.Module):
+class PPStep(_CouplingFields):
   """ActNorm -> InvConv -> MixtureCoupling -> Flip on a pair of halves."""
-  mid_channels: int
-  num_blocks: int
-  num_components: int
-  dropout: float
-  use_attn: bool
 
   @nn.compact
   def __call__(self, pair, aux=None, reverse=False, deterministic=True):
     norm = PairActNorm(name='actnorm')
     conv = PairInvConv(name='invconv')
-    coupling = MixtureCoupling(self.mid_channels, self.num_blocks,
-                               self.num_components, self.dropout,
-                               self.use_attn, name='coupling')
+    coupling = MixtureCoupling(*self.coupling_args(), name='coupling')
     ldj = 0.0
     if reverse:
       pair = (pair[1], pair[0])
