@@ -92,7 +92,9 @@ def get_config(variant: str = ''):
   c.model.langevin_steps = 20
   c.sample.update(num=500, chunk=500)
   c.eval.num_samples = 2000
-  c.task.update(num=32, recon_iters=60, recon_lr=0.1, interp_points=10)
+  # the latent-space reconstruction its figures were measured with
+  c.task.update(num=32, recon_space='latent', recon_iters=60, recon_lr=0.1,
+                interp_points=10)
   return variants.apply(c, variant, {'': one_run, 'scratch': scratch,
                                      'pretrain': pretrain, 'pre': pre},
                         __file__)

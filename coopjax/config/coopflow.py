@@ -89,8 +89,12 @@ def task(**overrides) -> ml_collections.ConfigDict:
   """``config.task``: the --mode tasks on a trained run (coopjax.coopflow.tasks)."""
   return common.section(dict(
       num=64,                  # examples per task
-      recon_iters=200,         # reconstruct: gradient steps on the flow's latent
+      recon_space='x0',        # 'x0': descent on the chain's start (the authors'); 'latent': Adam on z
+      recon_iters=200,         # reconstruct / inpaint: gradient steps
       recon_lr=0.05,           # reconstruct: their learning rate
+      recon_decay=1.0,         # x0: learning rate times recon_decay ** j
+      inpaint_lr=0.03,         # x0 inpainting: learning rate
+      inpaint_decay=0.99,      # x0 inpainting: times inpaint_decay ** j
       interp_points=10,        # interpolate: points per pair
       mask='square',           # inpaint: 'square', 'half' or 'free'
   ), overrides, 'task')
