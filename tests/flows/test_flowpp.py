@@ -14,6 +14,7 @@ from coopjax.flows import flowpp
 from coopjax.flows.flowpp import FlowPlusPlus
 from coopjax.flows.layers import normal_log_prob
 
+from helpers.flows import midpoint_grid
 from helpers.networks import KEY, perturbed
 
 _jit = functools.partial(jax.jit,
@@ -112,12 +113,9 @@ def test_bijection_log_density_integrates_to_one_on_a_2d_grid():
   flow = FlowPlusPlus((1, 2, 1), scales=((0, 2),), **TINY)
   init = jnp.asarray(_rng(2).uniform(-0.9, 0.9, (64, 1, 2, 1)), jnp.float32)
   params = _flow_params(flow, init)
-  half, n = 15.0, 600
-  h = 2 * half / n
-  ticks = -half + h * (jnp.arange(n) + 0.5)
-  grid = jnp.stack(jnp.meshgrid(ticks, ticks), -1).reshape(-1, 1, 2, 1)
+  grid, area = midpoint_grid(15.0, 600)
   z, ldj = _jit(functools.partial(flow.apply,
                                   method=FlowPlusPlus.flow_forward))(
-                                      params, grid)
-  total = float(jnp.sum(jnp.exp(normal_log_prob(z) + ldj)) * h * h)
+                                      params, grid.reshape(-1, 1, 2, 1))
+  total = float(jnp.sum(jnp.exp(normal_log_prob(z) + ldj)) * area)
   assert abs(total - 1.0) < 5e-3, total

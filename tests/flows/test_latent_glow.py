@@ -9,6 +9,7 @@ import numpy as np
 
 from coopjax.flows import LatentGlow
 
+from helpers.flows import mass_outside, midpoint_grid
 from helpers.networks import KEY, perturbed
 
 _jit = functools.partial(jax.jit,
@@ -59,12 +60,9 @@ def test_log_prob_integrates_to_one_on_a_grid():
   params = _params(FLOW2, 0.1)
   samples = _jit(functools.partial(FLOW2.apply, method=LatentGlow.sample),
                  static_argnums=2)(params, jax.random.key(3), 20_000)
-  half, n = 20.0, 800
-  outside = float(jnp.mean(jnp.any(jnp.abs(samples) > half, axis=-1)))
+  outside = mass_outside(samples, 20.0)
   assert outside < 1e-3
-  h = 2 * half / n
-  ticks = -half + h * (jnp.arange(n) + 0.5)
-  grid = jnp.stack(jnp.meshgrid(ticks, ticks), axis=-1).reshape(-1, 2)
+  grid, area = midpoint_grid(20.0, 800)
   total = float(jnp.sum(jnp.exp(_apply(FLOW2, 'log_prob')(params, grid)))
-                * h * h)
+                * area)
   assert abs(total + outside - 1.0) < 3e-3, (total, outside)
