@@ -14,8 +14,10 @@ the rank normalisation.
 
 from __future__ import annotations
 
-import jax.numpy as jnp
+import functools
+
 import jax
+import jax.numpy as jnp
 
 
 def _standard(x, sample_axis: int, chain_axis: int) -> jax.Array:
@@ -39,6 +41,7 @@ def _within_between(x: jax.Array):
   return w, b_over_n, (n - 1) / n * w + b_over_n
 
 
+@functools.partial(jax.jit, static_argnames=('sample_axis', 'chain_axis'))
 def split_rhat(draws, *, sample_axis: int = 0, chain_axis: int = 1) -> jax.Array:
   """Split potential scale reduction ``R-hat`` of each coordinate.
 
@@ -67,6 +70,7 @@ def split_rhat(draws, *, sample_axis: int = 0, chain_axis: int = 1) -> jax.Array
   return jnp.sqrt(var_plus / w)
 
 
+@functools.partial(jax.jit, static_argnames=('sample_axis', 'chain_axis'))
 def effective_sample_size(draws, *, sample_axis: int = 0,
                           chain_axis: int = 1) -> jax.Array:
   """Multi-chain effective sample size of each coordinate's mean.
