@@ -53,13 +53,15 @@ def test_ess_and_split_rhat_agree_with_blackjax():
   x[0] = rng.standard_normal((4, 3))
   for t in range(1, 300):    # AR(1), phi = 0.8: ESS ~ 1200 / 9
     x[t] = 0.8 * x[t - 1] + 0.6 * rng.standard_normal((4, 3))
-  ess = blackjax.diagnostics.effective_sample_size(
-      jnp.asarray(x), chain_axis=1, sample_axis=0)
+  ess = jax.jit(blackjax.diagnostics.effective_sample_size,
+                static_argnames=('chain_axis', 'sample_axis'))(
+                    jnp.asarray(x), chain_axis=1, sample_axis=0)
   # Same formula; blackjax's arithmetic differs in details (0.2% on strongly
   # correlated chains). test_diagnostics checks ours against a direct sum.
   np.testing.assert_allclose(diagnostics.effective_sample_size(x), ess,
                              rtol=5e-3)
   halves = jnp.asarray(np.concatenate([x[:150], x[150:]], axis=1))
-  rhat = blackjax.diagnostics.potential_scale_reduction(
-      halves, chain_axis=1, sample_axis=0)
+  rhat = jax.jit(blackjax.diagnostics.potential_scale_reduction,
+                 static_argnames=('chain_axis', 'sample_axis'))(
+                     halves, chain_axis=1, sample_axis=0)
   np.testing.assert_allclose(diagnostics.split_rhat(x), rhat, rtol=1e-5)
