@@ -115,30 +115,31 @@ def _chain(log_prob, x0, key, step_size, noise_scale, clamp, args, *,
     lp = jax.eval_shape(fn, x0)
     empty = jnp.zeros((0,) + lp.shape, lp.dtype)
     return x0, _info((empty, empty, empty.astype(bool), empty))
-  state = kernels.init(x0, fn)
-  keys_lib.check_key_batch(key, state.log_prob.shape)
-  step_keys = split_keys(key, n_steps)[:, 0]
   opts = dict(step_size=step_size, noise_scale=noise_scale,
               clip_drift=clip_drift)
   if mala:
+    state = kernels.init(x0, fn)
+    keys_lib.check_key_batch(key, state.log_prob.shape)
+
     def mala_body(st, k):
       new, info = kernels.mala_step(k, st, fn, **opts)
       return new, _record(st, info.accepted, info.acceptance_prob)
-    state, per_chain = jax.lax.scan(mala_body, state, step_keys)
+
+    state, per_chain = jax.lax.scan(mala_body, state,
+                                    split_keys(key, n_steps)[:, 0])
     return state.position, _info(per_chain)
 
-  def ula_body(st, k):
-    new, info = kernels.ula_step(k, st, fn, clip_x=clip_x, clamp=clamp, **opts)
-    return new, _record(st, info.accepted, info.acceptance_prob)
+  # ULA: ula_step is init after ula_position; scanning them the other way
+  # round (init, then ula_position) traces log_prob's gradient once and
+  # evaluates it n_steps times, with no gradient at the final position.
+  def ula_body(x, k):
+    st = kernels.init(x, fn)
+    keys_lib.check_key_batch(key, st.log_prob.shape)
+    ones = jnp.ones_like(st.log_prob)
+    return (kernels.ula_position(k, st, clip_x=clip_x, clamp=clamp, **opts),
+            _record(st, ones.astype(bool), ones))
 
-  # n - 1 full steps, then the last move: the final gradient is not needed.
-  state, per_chain = jax.lax.scan(ula_body, state, step_keys[:-1])
-  x = kernels.ula_position(step_keys[-1], state, clip_x=clip_x, clamp=clamp,
-                           **opts)
-  ones = jnp.ones_like(state.log_prob)
-  last = _record(state, ones.astype(bool), ones)
-  per_chain = tuple(jnp.concatenate([a, b[None]]) for a, b in
-                    zip(per_chain, last))
+  x, per_chain = jax.lax.scan(ula_body, x0, split_keys(key, n_steps)[:, 0])
   return x, _info(per_chain)
 
 

@@ -125,7 +125,8 @@ def test_one_gradient_per_mala_step():
     jax.debug.callback(lambda: calls.append(1))
     return -0.5 * jnp.sum(x ** 2, axis=-1)
 
-  state = jax.block_until_ready(kernels.init(jnp.zeros((3, 2)), log_prob))
+  state = jax.block_until_ready(
+      jax.jit(kernels.init, static_argnums=1)(jnp.zeros((3, 2)), log_prob))
   assert len(calls) == 1
   step = jax.jit(lambda k, s: kernels.mala_step(k, s, log_prob, step_size=0.5))
   for k in jax.random.split(jax.random.key(0), 4):
