@@ -14,8 +14,10 @@ Understood: plain functions and lambdas (their closure cells and defaults),
 :class:`functools.partial` (and :class:`jax.tree_util.Partial`), bound methods,
 each recursively. A closed-over value with no arrays inside is kept as it
 is (a list the function appends to stays the caller's list); one with arrays
-is rebuilt around the traced arrays. Anything else (a jitted function, a callable object) is kept
-whole as static, compared by value if hashable, otherwise by identity.
+is rebuilt around the traced arrays. Functions that carry attributes (e.g.
+from :func:`functools.wraps`) and anything else (a jitted function, a
+callable object) are kept whole as static, compared by value if hashable,
+otherwise by identity: a new one of those compiles again.
 """
 
 from __future__ import annotations
