@@ -198,8 +198,10 @@ def ula_position(key: Any, state: LangevinState, *, step_size: Any,
                  clamp: Optional[Tuple[PyTree, PyTree]] = None) -> PyTree:
   """The position one ULA step moves ``state`` to, without its gradient.
 
-  :func:`ula_step` is this followed by :func:`init`; a chain's last step
-  needs only this (no gradient at the end). Arguments as in :func:`ula_step`.
+  :func:`ula_step` is this followed by :func:`init`;
+  :func:`coopjax.samplers.langevin.langevin` scans :func:`init` followed by
+  this, so a chain of ``K`` steps evaluates ``K`` gradients. Arguments as in
+  :func:`ula_step`.
   """
   key = keys_lib.as_keys(key)
   _check_options(state, step_size, noise_scale)
