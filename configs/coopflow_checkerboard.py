@@ -15,6 +15,9 @@ maximum likelihood, then 1500 cooperative ones (flow lr 1e-4). Measured at
 step 3000: tv_samples 0.241 (revised), 0.271 (flow). Both networks from
 scratch with the same settings: 0.309 / 0.356 (``:scratch``).
 
+It keeps small networks (an MLP EBM and a dense flow; not the authors'
+EBM_res and Flow++, which are for images) and one Langevin step size.
+
 CoopFlow(pre) in two runs::
 
     python -m coopjax.main --config=configs/coopflow_checkerboard.py:pretrain --workdir=runs/cf_cb_flow
@@ -64,8 +67,8 @@ def get_config(variant: str = ''):
       temb_dim=16, use_sn=False,
       flow='dense', flow_steps=6, flow_hidden=64, flow_scales=0,
       logit_alpha=0.0, dequant_bins=0,
-      langevin_steps=30, step_size=0.3, noise_scale=0.0, clip_drift=0.1,
-      clip_x=(-8.5, 8.5), energy_l2=0.1)
+      langevin_steps=30, step_size=0.3, sample_step_size=0.0,
+      noise_scale=0.0, clip_drift=0.1, clip_x=(-8.5, 8.5), energy_l2=0.1)
 
   c.optim = base.optim(ebm_lr=1e-3, flow_lr=1e-3, ebm_warmup=0,
                        flow_warmup=100)

@@ -1,5 +1,8 @@
 """Latent flow prior + top-down generator on the 8x8 scikit-learn digits (CPU).
 
+It keeps small networks (a DCGAN-style generator of width 32, the dense flow
+prior), not the authors' (configs/latent_flow_svhn.py), to run on a CPU.
+
     python -m coopjax.main --config=configs/latent_flow_digits.py --workdir=runs/lf_digits
     python -m coopjax.main --config=configs/latent_flow_digits.py --workdir=runs/lf_digits --mode=reconstruct
 
@@ -23,8 +26,12 @@ def get_config(variant: str = ''):
   """Returns the config; ``variant``: comma-separated 'gaussian', 'anomaly',
   'corrupt'."""
   c = common.digits(base.get_config())
-  c.model.update(latent_dim=16, gen_width=32, gen_num_up=2)
-  c.optim.gen.lr = c.optim.prior.lr = 1e-3
+  # Small networks for a CPU: the DCGAN-style generator of width 32 and the
+  # dense flow prior, not the authors' (configs/latent_flow_svhn.py).
+  c.model.update(latent_dim=16, generator='small', gen_width=32, gen_num_up=2,
+                 flow_net='dense')
+  for name in ('gen', 'prior'):
+    c.optim[name].update(lr=1e-3, decay_rate=1.0, decay_steps=0)
   c.train.update(steps=1000, log_every=100, ckpt_every=500,
                  sample_every=500, ema=0.999)
   c.sample.num = 100

@@ -1,12 +1,13 @@
-"""Latent flow prior + top-down generator on SVHN (32x32), the paper's settings
-as far as coopjax has them (docs/algorithms.md, sections 4 and 5.3).
+"""Latent flow prior + top-down generator on SVHN (32x32), the authors'
+settings (their README's command; departures: docs/algorithms.md, section 4).
 
     python -m coopjax.main --config=configs/latent_flow_svhn.py --workdir=runs/lf_svhn
 
-Latent dimension 100, flow prior of 5 steps (width 64), DCGAN-style generator
-(64 channels before the last upsampling, 4x4 -> 32x32), sigma 0.3, K = 20
-posterior Langevin steps of size 0.1, Adam 3e-4 with betas (0.5, 0.999),
-batch 100, no EMA. The data must be prepared offline in
+Latent dimension 100, the authors' flow prior (5 steps, width 64), their
+generator (ngf 64: 512 -> 256 -> 128 -> 3 from 4x4, Xavier init), sigma 0.3,
+K = 20 posterior Langevin steps of size 0.1, Adam 4e-4 with betas
+(0.5, 0.999) on both networks, decayed by 0.998 per epoch, batch 100,
+201 epochs, no EMA, no flips; reconstruction with 400 noise-free steps. The data must be prepared offline in
 ``--config.data.tfds_dir`` (see README, "Image data").
 
 Variants (comma-separated, e.g. ``:gaussian,corrupt``): ``gaussian`` (the

@@ -112,9 +112,13 @@ def optimizer(**overrides: Any) -> ml_collections.ConfigDict:
       warmup=0,                # linear warm-up updates (0: none)
       warmup_offset=0,         # warm-up factor min(1, (step + offset) / warmup)
       grad_clip=0.0,           # global gradient-norm clip (0: none)
-      freeze_steps=0,          # first updates with learning rate 0 (warm-up after them)
+      freeze_steps=0,          # first updates skipped (no Adam step; the warm-up counts them)
+      l2=0.0,                  # coupled L2 (PyTorch Adam weight_decay) on the params in l2_names
+      l2_names=(),             # leaf names of the params l2 applies to
       lr_after=0.0,            # learning rate from lr_after_step on (0: keep lr)
       lr_after_step=0,         # update at which lr_after takes over
+      decay_rate=1.0,          # lr times decay_rate ** floor(step / decay_steps) (1: none)
+      decay_steps=0,           # updates per decay (e.g. one epoch; 0: none)
   ), overrides, 'optim')
 
 

@@ -23,27 +23,39 @@ from coopjax.config import common
 
 def model(**overrides) -> ml_collections.ConfigDict:
   """``config.model``: the EBM, the flow and the Langevin revision."""
-  # EBM: conv net, 128 channels, swish residual blocks with average pooling,
-  # no spectral norm. Flow: multi-scale Glow with the logit transform.
-  # Langevin: K = 30, step 0.03, no noise, drift clipped to +-0.1, x to [-1, 1].
+  # EBM: the authors' EBM_res (128 -> 256 -> 512 -> 1024 channels, swish
+  # blocks with average pooling, a 4x4 head to 100 outputs summed; PyTorch's
+  # initialisation). Flow: the authors' Flow++ (96 channels, 10 blocks per
+  # coupling, self-attention, 32 logistic components, variational
+  # dequantisation, dropout 0.2; their sampler's 2 sigmoid - 1).
+  # Langevin: K = 30, step 0.03 (0.04 for samples), no noise, drift clipped
+  # to +-0.1, x to [-1, 1].
   return common.section(dict(
-      ebm='convnet',           # 'convnet' (images) or 'mlp' (2-D points)
+      ebm='ebm_res',           # 'ebm_res' (the authors'), 'convnet' (small images) or 'mlp' (2-D points)
       width=128,               # EBM base channels / hidden units
-      mults=(1, 2, 2, 2),      # EBM width multiplier per resolution / stage
+      mults=(2, 4, 8),         # EBM width multiplier per block / resolution / stage
       blocks_per_res=1,        # convnet: residual blocks per resolution
       blocks_per_stage=1,      # mlp: residual blocks per stage
       temb_dim=16,             # mlp: embedding size of its (constant) level input
       use_sn=False,            # mlp: spectral normalisation
       num_classes=0,           # resnet EBM only: labels (CoopFlow is unconditional)
       dtype='float32',         # resnet EBM only: compute dtype
-      flow='glow',             # 'glow' (images) or 'dense' (vectors)
+      flow='flowpp',           # 'flowpp' (the authors'), 'glow' (lighter, images) or 'dense' (vectors)
       flow_scales=3,           # glow: scales
       flow_steps=8,            # flow steps (per scale for glow)
-      flow_hidden=128,         # flow coupling network width
+      flow_hidden=96,          # flow coupling network width (Flow++: mid channels)
+      flowpp_scales=((0, 4), (2, 3)),  # flowpp: (channel-wise, checkerboard) couplings per scale
+      flowpp_blocks=10,        # flowpp: blocks per coupling network
+      flowpp_components=32,    # flowpp: logistic mixture components
+      flowpp_dequant_blocks=2,  # flowpp: blocks of the dequantiser's couplings (0: uniform)
+      flowpp_attn=True,        # flowpp: self-attention in the couplings
+      flowpp_dropout=0.2,      # flowpp: dropout in training
+      reference_sampler=True,  # flowpp: proposals 2 sigmoid(y) - 1 as the authors' sampler
       logit_alpha=0.05,        # glow: logit-transform margin (0: none)
-      dequant_bins=256,        # grey levels of the data for dequantisation (0: continuous)
+      dequant_bins=0,          # grey levels for dequantisation outside the flow (0: none; Flow++ dequantises itself)
       langevin_steps=30,       # K, Langevin revision steps
-      step_size=0.03,          # Langevin step size
+      step_size=0.03,          # Langevin step size in training
+      sample_step_size=0.04,   # Langevin step size of samples (0: step_size)
       noise_scale=0.0,         # Langevin noise factor (0: none, as in the reference)
       clip_drift=0.1,          # clip of each step's drift (0: none)
       clip_x=(-1.0, 1.0),      # (low, high) box x is clipped to (): none
@@ -62,12 +74,14 @@ def coopflow(**overrides) -> ml_collections.ConfigDict:
 
 
 def optim(ebm_lr: float, flow_lr: float, ebm_warmup: int,
-          flow_warmup: int) -> ml_collections.ConfigDict:
+          flow_warmup: int, flow_l2: float = 0.0) -> ml_collections.ConfigDict:
   """``config.optim``: Adam with betas (0.5, 0.5) for the EBM, (0.9, 0.999)
-  and gradient-norm clip 1.0 for the flow."""
+  and gradient-norm clip 1.0 for the flow, with ``flow_l2`` (PyTorch Adam's
+  weight decay) on the flow's weight-norm scales."""
   o = ml_collections.ConfigDict()
   o.ebm = common.optimizer(lr=ebm_lr, b1=0.5, b2=0.5, warmup=ebm_warmup)
-  o.flow = common.optimizer(lr=flow_lr, warmup=flow_warmup, grad_clip=1.0)
+  o.flow = common.optimizer(lr=flow_lr, warmup=flow_warmup, grad_clip=1.0,
+                            l2=flow_l2, l2_names=('g', 'rescale_g'))
   return o
 
 
@@ -75,25 +89,35 @@ def task(**overrides) -> ml_collections.ConfigDict:
   """``config.task``: the --mode tasks on a trained run (coopjax.coopflow.tasks)."""
   return common.section(dict(
       num=64,                  # examples per task
-      recon_iters=200,         # reconstruct: gradient steps on the flow's latent
+      recon_space='x0',        # 'x0': descent on the chain's start (the authors'); 'latent': Adam on z
+      recon_iters=200,         # reconstruct / inpaint: gradient steps
       recon_lr=0.05,           # reconstruct: their learning rate
+      recon_decay=1.0,         # x0: learning rate times recon_decay ** j
+      inpaint_lr=0.03,         # x0 inpainting: learning rate
+      inpaint_decay=0.99,      # x0 inpainting: times inpaint_decay ** j
       interp_points=10,        # interpolate: points per pair
       mask='square',           # inpaint: 'square', 'half' or 'free'
   ), overrides, 'task')
 
 
+# CIFAR-10 updates per epoch at the authors' batch of 28.
+EPOCH = -(-50000 // 28)
+
+
 def get_config() -> ml_collections.ConfigDict:
-  """CoopFlow on CIFAR-10 with the reference settings coopjax has (Glow for
-  Flow++ and other departures: docs/algorithms.md, section 5.2)."""
+  """CoopFlow on CIFAR-10 with the authors' networks and settings (their
+  README's command; departures: docs/algorithms.md, section 3)."""
   c = common.base('coopflow')
-  c.data = common.data(batch_size=128)
+  c.data = common.data(batch_size=28)
   c.model = model()
   c.coopflow = coopflow()
   # The authors give the learning rates and the EBM's betas; the warm-up
-  # (200 updates, both networks) and the flow's gradient-norm clip (1.0) are
-  # those of the authors' main_cifar.py.
-  c.optim = optim(ebm_lr=1e-4, flow_lr=1e-4, ebm_warmup=200, flow_warmup=200)
-  c.train = common.train(steps=100000, sample_every=5000, ema=0.0)
+  # (200 updates, both networks), the flow's gradient-norm clip (1.0) and its
+  # weight decay (5e-5 on the weight-norm scales) are those of the authors'
+  # main_cifar.py; 200 epochs.
+  c.optim = optim(ebm_lr=1e-4, flow_lr=1e-4, ebm_warmup=200, flow_warmup=200,
+                  flow_l2=5e-5)
+  c.train = common.train(steps=200 * EPOCH, sample_every=5 * EPOCH, ema=0.0)
   c.sample = common.sample(chunk=100)
   c.eval = common.eval_()
   c.task = task()
@@ -107,8 +131,9 @@ def pretrain(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def pre(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """CoopFlow(pre), second run: from ``coopflow.flow_init``, frozen 10000 updates."""
-  c.optim.flow.freeze_steps = 10000
+  """CoopFlow(pre), second run: from ``coopflow.flow_init``, the flow frozen
+  (no optimiser steps) for the authors' first 26 epochs (``epoch > 25``)."""
+  c.optim.flow.freeze_steps = 26 * EPOCH
   return c
 
 

@@ -3,11 +3,14 @@
 The mathematics is in :mod:`coopjax.coopflow` (model, losses, inference).
 Config fields read here:
 
-- ``model.ebm`` (``'convnet'`` for images, ``'mlp'`` for 2-D points) and its
-  widths; ``model.flow`` (``'glow'`` or ``'dense'``), ``flow_steps``,
-  ``flow_hidden``, ``flow_scales``, ``logit_alpha`` (0: none),
-  ``dequant_bins`` (0: continuous data);
-- ``model.langevin_steps``, ``step_size``, ``noise_scale``, ``clip_drift``
+- ``model.ebm`` (``'ebm_res'``, the authors', or ``'convnet'`` for images,
+  ``'mlp'`` for 2-D points) and its widths; ``model.flow`` (``'flowpp'``, the
+  authors' Flow++, ``'glow'``, a lighter option, or ``'dense'``),
+  ``flow_steps``, ``flow_hidden``, ``flow_scales``, ``logit_alpha`` (0:
+  none), ``flowpp_*``, ``reference_sampler``, ``dequant_bins`` (0:
+  continuous data, or Flow++, which dequantises itself);
+- ``model.langevin_steps``, ``step_size``, ``sample_step_size`` (0: the
+  same), ``noise_scale``, ``clip_drift``
   (0: none), ``clip_x`` (``()``: none), ``energy_l2`` (0: none);
 - ``coopflow.pretrain_flow`` (train only the flow, by maximum likelihood on
   the data), ``coopflow.pretrain_steps`` (CoopFlow(pre) in one run: the first
@@ -31,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from coopjax import flows, metrics, plotting
+from coopjax.flows.flowpp import FlowPlusPlus
 from coopjax.coopflow import tasks as coopflow_tasks
 from coopjax.coopflow.losses import loss_and_grads
 from coopjax.coopflow.model import (CoopFlowModel, energy, flow_log_prob,
@@ -40,7 +44,7 @@ from coopjax.trainer import checkpoint, reports
 from coopjax.trainer import state as ts
 from coopjax.trainer.tasks import JitCache
 
-FLOWS = ('dense', 'glow')
+FLOWS = ('dense', 'glow', 'flowpp')
 
 
 def build_flow(cfg, example_shape):
@@ -60,6 +64,18 @@ def build_flow(cfg, example_shape):
                           steps_per_scale=cfg.flow_steps,
                           hidden=cfg.flow_hidden,
                           logit_alpha=cfg.logit_alpha or None)
+  if cfg.flow == 'flowpp':
+    if len(example_shape) != 3:
+      raise ValueError(f"config.model.flow='flowpp' is for images [H, W, C]; "
+                       f"the data have shape {example_shape}: use 'dense'.")
+    return FlowPlusPlus(
+        image_shape=tuple(example_shape),
+        scales=tuple(tuple(s) for s in cfg.flowpp_scales),
+        mid_channels=cfg.flow_hidden, num_blocks=cfg.flowpp_blocks,
+        num_dequant_blocks=cfg.flowpp_dequant_blocks,
+        num_components=cfg.flowpp_components, use_attn=cfg.flowpp_attn,
+        dropout=float(cfg.flowpp_dropout),
+        reference_sampler=bool(cfg.reference_sampler))
   raise ValueError(f'Unknown config.model.flow {cfg.flow!r}; known: {FLOWS}.')
 
 
@@ -73,7 +89,9 @@ def build_model(config, example_shape) -> CoopFlowModel:
   return CoopFlowModel(
       ebm=build_ebm(m), flow=build_flow(m, tuple(example_shape)),
       example_shape=tuple(example_shape), n_steps=m.langevin_steps,
-      step_size=float(m.step_size), noise_scale=float(m.noise_scale),
+      step_size=float(m.step_size),
+      sample_step_size=float(m.sample_step_size) or None,
+      noise_scale=float(m.noise_scale),
       clip_drift=float(m.clip_drift) or None, clip_x=clip_x,
       dequant_bins=int(m.dequant_bins),
       energy_l2=float(m.energy_l2),
@@ -122,10 +140,11 @@ class CoopFlowAlgorithm:
   def init_variables(self, key: jax.Array, batch: Dict[str, np.ndarray]):
     """``(params, stats)``; the flow's ActNorm is initialised from ``batch``
     (or the flow is loaded from ``coopflow.flow_init``)."""
-    k_ebm, k_flow = jax.random.split(key)
+    k_ebm, k_flow, k_noise = jax.random.split(key, 3)
     x = jnp.asarray(batch['x'], jnp.float32)
     params = {'ebm': self.model.ebm.init(k_ebm, x[:2], jnp.zeros((2,)))[
-        'params'], 'flow': self.model.flow.init(k_flow, x)['params']}
+        'params'], 'flow': self.model.flow.init(
+            {'params': k_flow, 'dequant': k_noise}, x)['params']}
     if self._flow_init is not None:
       wanted = jax.tree_util.tree_structure(params['flow'])
       if jax.tree_util.tree_structure(self._flow_init) != wanted:

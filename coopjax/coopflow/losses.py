@@ -8,7 +8,7 @@ likelihood on the data.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import jax
 import jax.numpy as jnp
@@ -61,10 +61,12 @@ def dequantize(model: CoopFlowModel, keys: jax.Array, x: jax.Array,
       k, a, model.dequant_bins, snap=snap))(keys, x)
 
 
-def flow_loss(model: CoopFlowModel, flow_params: Params,
-              x: jax.Array) -> jax.Array:
-  """Maximum likelihood: ``-mean log p_flow(sg(x))``."""
-  return -jnp.mean(flow_log_prob(model, flow_params, jax.lax.stop_gradient(x)))
+def flow_loss(model: CoopFlowModel, flow_params: Params, x: jax.Array,
+              keys: Optional[jax.Array] = None) -> jax.Array:
+  """Maximum likelihood: ``-mean log p_flow(sg(x))`` (a stochastic flow,
+  Flow++, in training mode with its noise from the per-example ``keys``)."""
+  return -jnp.mean(flow_log_prob(model, flow_params, jax.lax.stop_gradient(x),
+                                 keys, train=keys is not None))
 
 
 def nll_per_dim(model: CoopFlowModel, nll: jax.Array) -> jax.Array:
@@ -75,7 +77,8 @@ def nll_per_dim(model: CoopFlowModel, nll: jax.Array) -> jax.Array:
 def _pretrain_grads(model, params, x, k_deq):
   """Flow-only maximum likelihood on the (dequantised) data."""
   x_flow = dequantize(model, k_deq, x, snap=True)
-  nll, g = jax.value_and_grad(lambda p: flow_loss(model, p, x_flow))(
+  k_flow = rng.split_each(k_deq, 2)[1]
+  nll, g = jax.value_and_grad(lambda p: flow_loss(model, p, x_flow, k_flow))(
       params['flow'])
   return g, {'flow_loss': nll, 'flow_nll_per_dim': nll_per_dim(model, nll)}
 
@@ -88,8 +91,9 @@ def _cooperative_grads(model, params, x, k_z, k_chain, k_deq):
   (e_loss, e_aux), g_ebm = jax.value_and_grad(
       lambda p: ebm_loss(model, p, x, x_k), has_aux=True)(params['ebm'])
   x_k_flow = dequantize(model, k_deq, x_k, snap=False)
+  k_flow = rng.split_each(k_deq, 2)[1]
   f_loss, g_flow = jax.value_and_grad(
-      lambda p: flow_loss(model, p, x_k_flow))(params['flow'])
+      lambda p: flow_loss(model, p, x_k_flow, k_flow))(params['flow'])
   moved = jnp.sqrt(jnp.sum((x_k - x0).reshape(x.shape[0], -1) ** 2, axis=-1))
   metrics = {'ebm_loss': e_loss, 'flow_loss': f_loss,
              'flow_nll_per_dim': nll_per_dim(model, f_loss),

@@ -21,7 +21,11 @@ the chain (:func:`refine`) and sampling; the losses are in
 The EBM is any Flax module called as ``ebm.apply({'params': p}, x, logsnr)``
 returning ``[B]`` (the ``logsnr`` argument is a zero vector: CoopFlow's EBM is
 unconditional, and this lets the 2-D model reuse the MLP energy). The flow is
-a :class:`coopjax.flows.DenseFlow` or :class:`coopjax.flows.GlowFlow`.
+a :class:`coopjax.flows.DenseFlow`, :class:`coopjax.flows.GlowFlow` or
+:class:`coopjax.flows.flowpp.FlowPlusPlus`. Flow++ is stochastic (variational
+dequantisation, dropout): :func:`flow_log_prob` and :func:`encode` then take
+per-example keys for its noise (zeros without keys) and a ``train`` flag for
+its dropout.
 """
 
 from __future__ import annotations
@@ -49,7 +53,9 @@ class CoopFlowModel:
     flow: the normalizing flow (``forward``, ``inverse``, ``log_prob``).
     example_shape: shape of one example, e.g. ``(2,)`` or ``(8, 8, 1)``.
     n_steps: K, Langevin steps per revision (30 in the reference).
-    step_size: Langevin step size s (0.03).
+    step_size: Langevin step size s in training (0.03).
+    sample_step_size: step size of the chains that draw samples
+      (:func:`sample`; the authors' FID samples use 0.04); None: ``step_size``.
     noise_scale: multiplies the chain's noise (0: the reference, no noise).
     clip_drift: per-coordinate bound of the drift (0.1), None for none.
     clip_x: box the chain's state is clipped to ((-1, 1)), None for none.
@@ -70,6 +76,7 @@ class CoopFlowModel:
   example_shape: Tuple[int, ...]
   n_steps: int = 30
   step_size: float = 0.03
+  sample_step_size: Optional[float] = None
   noise_scale: float = 0.0
   clip_drift: Optional[float] = 0.1
   clip_x: Optional[Tuple[float, float]] = (-1.0, 1.0)
@@ -110,24 +117,44 @@ def propose(model: CoopFlowModel, flow_params: Params,
                                  neginf=lo), lo, hi)
 
 
-def encode(model: CoopFlowModel, flow_params: Params,
-           x: jax.Array) -> jax.Array:
+def _flow_apply(model: CoopFlowModel, flow_params: Params, x: jax.Array,
+                method: str, keys: Optional[jax.Array], train: bool):
+  """``flow.<method>(x)``; a stochastic flow gets its dequantisation noise
+  from the per-example ``keys`` (zeros if None) and, with ``train``, dropout
+  keyed by ``keys[0]``."""
+  fn = getattr(type(model.flow), method)
+  if not getattr(model.flow, 'stochastic', False):
+    return model.flow.apply({'params': flow_params}, x, method=fn)
+  if keys is None:
+    noise = jnp.zeros_like(x)
+  else:
+    noise = per_example_normal(keys, x.shape[1:], x.dtype)
+  rngs = {'dropout': jax.random.fold_in(keys[0], 1)} if (
+      train and keys is not None) else {}
+  return model.flow.apply({'params': flow_params}, x, noise,
+                          not (train and keys is not None), method=fn,
+                          rngs=rngs)
+
+
+def encode(model: CoopFlowModel, flow_params: Params, x: jax.Array,
+           keys: Optional[jax.Array] = None) -> jax.Array:
   """The flow latent ``z = flow(x)``, ``[B, latent_dim]``."""
-  z, _ = model.flow.apply({'params': flow_params}, x,
-                          method=type(model.flow).forward)
+  z, _ = _flow_apply(model, flow_params, x, 'forward', keys, False)
   return z
 
 
-def flow_log_prob(model: CoopFlowModel, flow_params: Params,
-                  x: jax.Array) -> jax.Array:
-  """Exact ``log p_flow(x)``, ``[B]`` (nats)."""
-  return model.flow.apply({'params': flow_params}, x,
-                          method=type(model.flow).log_prob)
+def flow_log_prob(model: CoopFlowModel, flow_params: Params, x: jax.Array,
+                  keys: Optional[jax.Array] = None,
+                  train: bool = False) -> jax.Array:
+  """``log p_flow(x)``, ``[B]`` (nats; exact, or Flow++'s dequantised lower
+  bound with noise from ``keys``)."""
+  return _flow_apply(model, flow_params, x, 'log_prob', keys, train)
 
 
 def refine(model: CoopFlowModel, ebm_params: Params, x0: jax.Array,
            key: jax.Array, n_steps: Optional[int] = None,
-           clamp: Optional[Tuple[jax.Array, jax.Array]] = None
+           clamp: Optional[Tuple[jax.Array, jax.Array]] = None,
+           step_size: Optional[float] = None
            ) -> Tuple[jax.Array, LangevinInfo]:
   """The Langevin flow: ``n_steps`` (default K) steps on ``f_theta`` from ``x0``.
 
@@ -139,13 +166,15 @@ def refine(model: CoopFlowModel, ebm_params: Params, x0: jax.Array,
     n_steps: number of steps; default ``model.n_steps``.
     clamp: optional ``(mask, values)``: coordinates where ``mask`` holds are
       reset to ``values`` after every step.
+    step_size: the step size; default ``model.step_size``.
 
   Returns:
     ``(x_K, info)`` as :func:`coopjax.samplers.langevin.langevin` returns them.
   """
   return langevin(model.log_prob, x0, key,
                   n_steps=model.n_steps if n_steps is None else n_steps,
-                  step_size=model.step_size, noise_scale=model.noise_scale,
+                  step_size=model.step_size if step_size is None
+                  else step_size, noise_scale=model.noise_scale,
                   clip_drift=model.clip_drift, clip_x=model.clip_x,
                   clamp=clamp, args=(ebm_params,))
 
@@ -158,7 +187,8 @@ def sample(model: CoopFlowModel, params: Dict[str, Params], key: jax.Array,
 
   Sample ``i`` draws its latent and its chain's noise from
   ``fold_in(key, start + i)``, so samples do not depend on how many are
-  drawn at once or on which device.
+  drawn at once or on which device. The chain's step size is
+  ``model.sample_step_size`` (or ``model.step_size``).
 
   Returns:
     ``(x_K, x_0)``: the revised samples and the flow's proposals.
@@ -166,7 +196,8 @@ def sample(model: CoopFlowModel, params: Dict[str, Params], key: jax.Array,
   k_z, k_chain = split_each(example_keys(key, start, num), 2)
   z = temperature * per_example_normal(k_z, (model.latent_dim,))
   x0 = propose(model, params['flow'], z)
-  x_k, _ = refine(model, params['ebm'], x0, k_chain, n_steps)
+  x_k, _ = refine(model, params['ebm'], x0, k_chain, n_steps,
+                  step_size=model.sample_step_size)
   return x_k, x0
 
 

@@ -6,8 +6,11 @@ parameters of a trained model; it writes ``<prefix>.npz`` and
 from ``config.task``:
 
 - ``num``: test images per task;
-- ``recon_iters``, ``recon_lr``: Adam on the latent through the unrolled
-  Langevin chain (reconstruction and inpainting);
+- ``recon_space``: ``'x0'`` (the authors': gradient descent on the chain's
+  start, learning rate ``recon_lr`` times ``recon_decay ** j``; inpainting
+  uses ``inpaint_lr`` and ``inpaint_decay``) or ``'latent'`` (Adam on the
+  flow latent through the unrolled, clipped chain, lr ``recon_lr``);
+- ``recon_iters``: iterations (reconstruction and inpainting);
 - ``interp_points``: images per interpolation strip;
 - ``mask``: ``'square'``, ``'half'`` or ``'free'`` (:mod:`coopjax.data.masks`).
 
@@ -25,7 +28,8 @@ import numpy as np
 from coopjax import plotting
 from coopjax.coopflow.inference import interpolate as interpolate_fn
 from coopjax.coopflow.inference import reconstruct as reconstruct_fn
-from coopjax.coopflow.model import generate
+from coopjax.coopflow.inference import reconstruct_x0
+from coopjax.coopflow.model import generate, propose
 from coopjax.data import masks
 from coopjax.trainer import reports
 from coopjax.trainer.tasks import bind, save_side_by_side, task_key
@@ -35,20 +39,36 @@ def _keys(algo, state, salt: int):
   return jax.random.split(task_key(algo, state, salt))
 
 
+SPACES = ('x0', 'latent')
+
+
 def _reconstruct_fn(algo, with_mask: bool):
   cfg = algo.config.task
+  space = cfg.get('recon_space', 'latent')
+  if space not in SPACES:
+    raise ValueError(f'config.task.recon_space={space!r}; expected one of '
+                     f'{SPACES}.')
 
   def run(params, target, z_init, key, mask):
-    return reconstruct_fn(algo.model, params, target, z_init, key,
-                          num_iters=int(cfg.recon_iters),
-                          lr=float(cfg.recon_lr),
+    if space == 'latent':
+      return reconstruct_fn(algo.model, params, target, z_init, key,
+                            num_iters=int(cfg.recon_iters),
+                            lr=float(cfg.recon_lr),
+                            mask=mask if with_mask else None)
+    lr, decay = ((cfg.inpaint_lr, cfg.inpaint_decay) if with_mask else
+                 (cfg.recon_lr, cfg.recon_decay))
+    x0 = propose(algo.model, params['flow'], z_init)
+    return reconstruct_x0(algo.model, params, target, x0, key,
+                          num_iters=int(cfg.recon_iters), lr=float(lr),
+                          decay=float(decay),
                           mask=mask if with_mask else None)
 
-  return algo.jit(('reconstruct', with_mask), run)
+  return algo.jit(('reconstruct', with_mask, space), run)
 
 
 def _fit(algo, state, target, salt: int, mask=None):
-  """Latent optimisation from ``N(0, I)`` latents; ``(x, losses)`` as numpy."""
+  """Fits from ``N(0, I)`` latents (``task.recon_space``); ``(x, losses)``
+  as numpy."""
   k_z, k_chain = _keys(algo, state, salt)
   z0 = jax.random.normal(k_z, (len(target), algo.model.latent_dim))
   _, x, losses = _reconstruct_fn(algo, mask is not None)(
@@ -66,7 +86,7 @@ def _start(algo, state, num: int, salt: int) -> np.ndarray:
 
 
 def reconstruct(algo, state, dataset, prefix: str) -> Dict[str, float]:
-  """Reconstructs test images by optimising the latent through the chain."""
+  """Reconstructs test images through the chain (``task.recon_space``)."""
   target = dataset.test_batch(algo.config.task.num)['x']
   x, losses = _fit(algo, state, target, salt=11)
   start = _start(algo, state, len(target), salt=11)
@@ -77,8 +97,9 @@ def reconstruct(algo, state, dataset, prefix: str) -> Dict[str, float]:
 
 
 def inpaint(algo, state, dataset, prefix: str) -> Dict[str, float]:
-  """Fills the hidden pixels: the latent is fitted to the known pixels only,
-  and the known pixels of the result are the observation's, exactly."""
+  """Fills the hidden pixels: the chain's start (or the latent) is fitted to
+  the known pixels only, and the known pixels of the result are the
+  observation's, exactly."""
   cfg = algo.config.task
   obs = dataset.test_batch(cfg.num)['x']
   mask = masks.make(cfg.mask, obs.shape, algo.config.seed)

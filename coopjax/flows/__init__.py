@@ -4,6 +4,8 @@
   and the 2-D CoopFlow proposal.
 * :class:`GlowFlow` (``glow.py``): multi-scale images ``[B, H, W, C]``, the
   CoopFlow proposal.
+* :class:`LatentGlow` (``latent_glow.py``): the authors' latent flow prior.
+* :class:`FlowPlusPlus` (``flowpp.py``): the authors' CoopFlow proposal.
 * ``layers.py``: ActNorm, invertible linear / 1x1 conv, affine coupling.
 * ``dequantize.py``: uniform dequantisation, logit transform, bits per dim.
 
@@ -23,6 +25,7 @@ from coopjax.flows.dense import DenseFlow
 from coopjax.flows.dequantize import (bits_per_dim, inverse_logit_transform,
                                       logit_transform, uniform_dequantize)
 from coopjax.flows.glow import GlowFlow, latent_shapes, squeeze, unsqueeze
+from coopjax.flows.latent_glow import LatentGlow
 from coopjax.flows.layers import (ActNorm, AffineCoupling, FlowStep,
                                   InvertibleLinear, normal_log_prob)
 
@@ -33,6 +36,7 @@ __all__ = [
     'FlowStep',
     'GlowFlow',
     'InvertibleLinear',
+    'LatentGlow',
     'bits_per_dim',
     'inverse_logit_transform',
     'latent_shapes',

@@ -7,7 +7,12 @@ are in :mod:`coopjax.latent_flow.tasks`.
 
 Config fields (``config.model``): ``latent_dim``, ``prior`` (``'flow'`` or
 ``'gaussian'``: the prior-only ablation, ``N(0, I)`` with no parameters),
-``flow_steps``, ``flow_hidden``, ``gen_width``, ``gen_num_up``, ``sigma``,
+``flow_net`` (``'reference'``: :class:`coopjax.flows.LatentGlow`, the
+authors'; ``'dense'``: :class:`coopjax.flows.DenseFlow`), ``flow_steps``,
+``flow_hidden``, ``generator`` (``'reference'``:
+:class:`coopjax.models.generator.ReferenceGenerator` with ``gen_ngf``,
+``gen_base``, ``gen_last_stride``; ``'small'``: :class:`Generator` with
+``gen_width``, ``gen_num_up``), ``sigma``,
 ``langevin_steps`` (K), ``step_size`` (s). Optimisers ``config.optim.gen`` and
 ``config.optim.prior``.
 """
@@ -19,18 +24,43 @@ from typing import Any, Dict, Optional
 import jax
 import numpy as np
 
-from coopjax.flows import DenseFlow
+from coopjax.flows import DenseFlow, LatentGlow
 from coopjax.latent_flow import tasks as latent_flow_tasks
 from coopjax.latent_flow.losses import loss_and_grads
 from coopjax.latent_flow.model import LatentFlowModel, generate
-from coopjax.models.generator import Generator
+from coopjax.models.generator import Generator, ReferenceGenerator
 from coopjax.trainer import reports
 from coopjax.trainer import state as ts
 from coopjax.trainer.tasks import JitCache
 
 PRIORS = ('flow', 'gaussian')
+FLOW_NETS = ('reference', 'dense')
+GENERATORS = ('reference', 'small')
 # Latent draws that initialise the flow prior's data-dependent ActNorm.
 _INIT_DRAWS = 256
+
+
+def build_generator(cfg, image_shape):
+  """The generator named by ``config.model.generator``."""
+  if cfg.generator == 'reference':
+    return ReferenceGenerator(tuple(image_shape), cfg.gen_ngf, cfg.gen_base,
+                              cfg.gen_last_stride)
+  if cfg.generator == 'small':
+    return Generator(tuple(image_shape), cfg.gen_width, cfg.gen_num_up)
+  raise ValueError(f'config.model.generator={cfg.generator!r}; expected one '
+                   f'of {GENERATORS}.')
+
+
+def build_prior(cfg):
+  """The flow prior of ``config.model`` (None for the Gaussian prior)."""
+  if cfg.prior == 'gaussian':
+    return None
+  if cfg.flow_net == 'reference':
+    return LatentGlow(cfg.latent_dim, cfg.flow_steps, cfg.flow_hidden)
+  if cfg.flow_net == 'dense':
+    return DenseFlow(cfg.latent_dim, cfg.flow_steps, cfg.flow_hidden)
+  raise ValueError(f'config.model.flow_net={cfg.flow_net!r}; expected one of '
+                   f'{FLOW_NETS}.')
 
 
 class LatentFlowAlgorithm:
@@ -55,21 +85,20 @@ class LatentFlowAlgorithm:
                        f'prior; got {cfg.latent_dim}.')
     self.config = config
     self.example_shape = tuple(dataset.example_shape)
-    prior = (DenseFlow(cfg.latent_dim, cfg.flow_steps, cfg.flow_hidden)
-             if cfg.prior == 'flow' else None)
     self.model = LatentFlowModel(
-        generator=Generator(self.example_shape, cfg.gen_width, cfg.gen_num_up),
-        prior=prior,
+        generator=build_generator(cfg, self.example_shape),
+        prior=build_prior(cfg),
         latent_dim=cfg.latent_dim, sigma=cfg.sigma,
         n_steps=cfg.langevin_steps, step_size=cfg.step_size)
     self.optimizers = {'gen': ts.make_optimizer(config.optim.gen)}
-    if prior is not None:
+    if self.model.prior is not None:
       self.optimizers['prior'] = ts.make_optimizer(config.optim.prior)
     self.jit = JitCache()
 
   def init_variables(self, key: jax.Array, batch: Dict[str, np.ndarray]):
-    """``(params, stats)``; the flow's ActNorm is initialised on ``N(0, I)``
-    draws (the prior starts near the standard normal)."""
+    """``(params, stats)``; a dense flow's ActNorm is initialised on
+    ``N(0, I)`` draws (the prior starts near the standard normal; the
+    reference prior's initialisation does not depend on data)."""
     del batch
     k_gen, k_prior, k_draw = jax.random.split(key, 3)
     z = jax.random.normal(k_draw, (_INIT_DRAWS, self.model.latent_dim))

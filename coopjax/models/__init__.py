@@ -6,11 +6,13 @@ import flax.linen as nn
 import jax
 
 from coopjax.models.convnet import ConvEnergy
+from coopjax.models.ebm_res import EBMRes
 from coopjax.models.mlp import MLPEnergy, MLPInitializer
 from coopjax.models.resnet import ResNetEnergy
 from coopjax.models.unet import UNetInitializer
 
-EBMS = ('mlp', 'resnet', 'convnet')  # convnet: CoopFlow's image EBM
+# convnet: a small image EBM (CPU demos); ebm_res: CoopFlow's, as the authors'
+EBMS = ('mlp', 'resnet', 'convnet', 'ebm_res')
 INITIALIZERS = ('mlp', 'unet', 'none')
 
 
@@ -29,6 +31,8 @@ def build_ebm(cfg) -> nn.Module:
   if cfg.ebm == 'convnet':
     return ConvEnergy(width=cfg.width, mults=tuple(cfg.mults),
                       blocks_per_res=cfg.blocks_per_res)
+  if cfg.ebm == 'ebm_res':
+    return EBMRes(width=cfg.width, mults=tuple(cfg.mults))
   raise ValueError(f'Unknown config.model.ebm {cfg.ebm!r}; known: {EBMS}.')
 
 

@@ -5,8 +5,8 @@
 one stage per entry of ``mults`` (``blocks_per_res`` residual blocks of
 ``width * mult`` channels, 2x2 average pooling between stages), swish, a sum
 over space and a linear head. No spectral norm, no normalisation layers.
-It is smaller than the authors' EBM; the differences are listed in
-docs/algorithms.md (section 5.2).
+It is the small image EBM of the CPU demos (configs/coopflow_digits.py);
+the authors' EBM is :class:`coopjax.models.ebm_res.EBMRes`.
 """
 
 from typing import Optional, Sequence

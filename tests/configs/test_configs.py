@@ -13,6 +13,7 @@ import pytest
 from coopjax import models, registry
 from coopjax.trainer import loop as train
 from coopjax.coopflow import algorithm as coopflow_algorithm
+from coopjax.latent_flow import algorithm as latent_flow_algorithm
 
 from helpers import CONFIGS, load_config
 
@@ -114,6 +115,15 @@ def test_every_config_builds(name):
       # the model builds, and in-run pretraining leaves cooperative updates
       coopflow_algorithm.build_model(c, _example_shape(c))
       assert c.coopflow.pretrain_steps < c.train.steps
+    if c.algorithm == 'latent_flow':
+      gen = latent_flow_algorithm.build_generator(c.model, _example_shape(c))
+      prior = latent_flow_algorithm.build_prior(c.model)
+      # the image configs have the authors' networks, the digits small ones
+      reference = c.data.name != 'digits'
+      assert (c.model.generator == 'reference') == reference
+      assert prior is None or (c.model.flow_net == 'reference') == reference
+      if reference:
+        gen.widths()  # the image size fits the generator
     if c.algorithm not in ('cdrl', 'drl'):
       continue  # the other algorithms' networks are tested with them
     ebm, init = models.build_ebm(c.model), models.build_initializer(c.model)

@@ -45,3 +45,26 @@ def test_interpolation_ends_reproduce_the_two_images():
   assert float(jnp.abs(path[:, 2] - x_a).mean()) > 1e-2
   with pytest.raises(ValueError, match='num >= 2'):
     coopflow.interpolate(model, params, x_a, x_b, num=1)
+
+
+def test_x0_descent_is_exact_without_chain_and_lowers_the_error_with_it():
+  from coopjax.coopflow.inference import reconstruct_x0
+  model = image_model()
+  x = images(3, seed=5)
+  params = init(model, x)
+  start = images(3, seed=6)
+  key = jax.random.key(0)
+  mask = jnp.zeros((3, 4, 4, 1), bool).at[:, :2].set(True)
+  fit = jax.jit(lambda t, s, m, n, lr: reconstruct_x0(
+      model, params, t, s, key, num_iters=n, lr=lr, mask=m, n_steps=0),
+                static_argnums=(3, 4))
+  # K = 0: the chain is the identity, and a step of lr 0.5 on sum (x - t)^2
+  # lands on the target, on the known pixels only
+  x0, xk, losses = fit(x, start, mask, 1, 0.5)
+  np.testing.assert_allclose(x0[:, :2], x[:, :2], atol=1e-6)
+  np.testing.assert_array_equal(x0[:, 2:], start[:, 2:])
+  assert float(losses[-1]) < 1e-10 < float(losses[0])
+  # through the unclipped K-step chain the error falls
+  _, _, losses = jax.jit(lambda: reconstruct_x0(
+      model, params, x, start, key, num_iters=20, lr=0.05, decay=0.99))()
+  assert float(losses[-1]) < 0.5 * float(losses[0])

@@ -49,3 +49,29 @@ def test_overflowing_proposals_are_mapped_into_the_box(clip_x, expected):
       flow=_OverflowingFlow(), example_shape=(4,), clip_x=clip_x)
   x0 = coopflow.propose(model, {}, jnp.zeros((2, 4)))
   np.testing.assert_array_equal(np.asarray(x0), np.tile(expected, (2, 1)))
+
+
+def test_flowpp_log_prob_takes_its_noise_from_keys_and_dropout_in_training():
+  import functools
+  from coopjax.flows.flowpp import FlowPlusPlus
+  model = coopflow.CoopFlowModel(
+      ebm=None, example_shape=(4, 4, 1),
+      flow=FlowPlusPlus((4, 4, 1), scales=((0, 1),), mid_channels=4,
+                        num_blocks=1, num_components=3, use_attn=False,
+                        num_dequant_blocks=0, dropout=0.5))
+  x = jnp.asarray(np.random.default_rng(0).integers(0, 256, (3, 4, 4, 1))
+                  / 127.5 - 1, jnp.float32)
+  key = jax.random.key(0, impl='unsafe_rbg')
+  params = jax.jit(model.flow.init)({'params': key, 'dequant': key},
+                                    x)['params']
+  keys = jax.random.split(key, 3)
+
+  @functools.partial(jax.jit, static_argnums=2)
+  def log_p(p, ks, train):
+    return coopflow.flow_log_prob(model, p, x, ks, train)
+
+  a, b = log_p(params, keys, False), log_p(params, keys, False)
+  np.testing.assert_array_equal(a, b)  # the same keys, the same noise
+  assert not np.allclose(a, log_p(params, keys[::-1], False))
+  assert not np.allclose(a, log_p(params, keys, True))  # dropout
+  assert np.all(np.isfinite(a))

@@ -16,6 +16,8 @@ import pytest
 
 from coopjax.flows import ActNorm, DenseFlow, GlowFlow
 
+from helpers.flows import mass_outside, midpoint_grid
+
 
 DENSE2 = DenseFlow(features=2, num_steps=4, hidden=32)
 
@@ -207,14 +209,11 @@ def test_dense_log_prob_integrates_to_one():
   variables = _init(DENSE2, _dense_data(2), scale=0.2)
   samples = _fn(DENSE2, 'sample', static_argnums=2)(variables,
                                                     jax.random.key(7), 100_000)
-  n, half = 800, 20.0
-  outside = float(jnp.mean(jnp.any(jnp.abs(samples) > half, axis=-1)))
+  outside = mass_outside(samples, 20.0)
   assert outside < 1e-3
-  h = 2 * half / n
-  ticks = -half + h * (jnp.arange(n) + 0.5)
-  grid = jnp.stack(jnp.meshgrid(ticks, ticks), axis=-1).reshape(-1, 2)
+  grid, area = midpoint_grid(20.0, 800)
   log_p = _fn(DENSE2, 'log_prob')(variables, grid)
-  integral = float(jnp.sum(jnp.exp(log_p)) * h * h)
+  integral = float(jnp.sum(jnp.exp(log_p)) * area)
   assert abs(integral - 1.0) < 2e-3, integral
   assert abs(integral + outside - 1.0) < 2e-3, (integral, outside)
 
