@@ -21,6 +21,8 @@ and ``inpaint``), :func:`coopjax.cdrl.model.ood_score` and
 
 from __future__ import annotations
 
+import math
+import os
 from typing import Dict
 
 import jax.numpy as jnp
@@ -66,8 +68,10 @@ def guided(algo, state, dataset, prefix: str) -> Dict[str, float]:
     x = np.asarray(fn(state, task_key(algo, state, 1),
                       conditioning.guided(labels, float(w)), None))
     grids[f'w{w:g}'] = x
-    plotting.save_image_grid(f'{prefix}_w{w:g}.png', x, ncol=per_class,
-                             zoom=reports.zoom_for(x))
+    plotting.save_labelled_grid(
+        f'{prefix}_w{w:g}.png', x, ncol=per_class, zoom=reports.zoom_for(x),
+        title=f'{os.path.basename(prefix)}: guidance weight w={w:g}',
+        row_labels=[f'class {c}' for c in range(k)])
     for name, v in reports.quality(algo.config, dataset, x, prefix).items():
       out[f'{name}_w{w:g}'] = v
   np.savez(prefix + '.npz', labels=np.asarray(labels) - 1, **grids)
@@ -91,7 +95,11 @@ def compose(algo, state, dataset, prefix: str) -> Dict[str, float]:
   x = np.asarray(_sample_fn(algo, cfg.num, with_cond=True)(
       state, task_key(algo, state, 2), cond, None))
   np.savez(prefix + '.npz', x=x, concepts=np.asarray(cfg.concepts))
-  plotting.save_image_grid(prefix + '.png', x, zoom=reports.zoom_for(x))
+  plotting.save_labelled_grid(
+      prefix + '.png', x, ncol=math.ceil(math.sqrt(len(x))),
+      zoom=reports.zoom_for(x),
+      title=f'{os.path.basename(prefix)}: concepts {list(cfg.concepts)}, '
+            f'weight {cfg.compose_weight:g}')
   return {'num': float(len(x))}
 
 
@@ -151,9 +159,12 @@ def fewer_steps(algo, state, dataset, prefix: str) -> Dict[str, float]:
   for k in cfg.steps:
     x = np.asarray(_sample_fn(algo, cfg.num, n_steps=int(k))(
         state, task_key(algo, state, 4), algo.default_condition(cfg.num), None))
-    plotting.save_image_grid(f'{prefix}_K{k}.png', x[:100],
-                             zoom=reports.zoom_for(x))
     figures = reports.quality(algo.config, dataset, x, prefix)
+    shown = ', '.join(f'{n}={v:.4g}' for n, v in figures.items())
+    plotting.save_labelled_grid(
+        f'{prefix}_K{k}.png', x[:100], ncol=10, zoom=reports.zoom_for(x),
+        title=f'{os.path.basename(prefix)}: K={k} Langevin steps per level'
+              + (f', {shown}' if shown else ''))
     out.update({f'{name}_K{k}': v for name, v in figures.items()})
     if not figures:
       out[f'num_K{k}'] = float(len(x))

@@ -19,6 +19,7 @@ from ``config.task``:
 
 from __future__ import annotations
 
+import os
 from typing import Dict
 
 import jax
@@ -130,10 +131,11 @@ def interpolate(algo, state, dataset, prefix: str) -> Dict[str, float]:
   revised = np.asarray(fn(state.ema, x_a, x_b, key=_keys(algo, state, 13)[1]))
   np.savez(prefix + '.npz', flow=flow_path, revised=revised, x_a=x_a, x_b=x_b)
   rows = np.stack([flow_path, revised], axis=1)[:8]
-  plotting.save_image_grid(prefix + '.png',
-                           rows.reshape((-1,) + x_a.shape[1:]),
-                           ncol=int(cfg.interp_points),
-                           zoom=reports.zoom_for(x_a))
+  plotting.save_labelled_grid(
+      prefix + '.png', rows.reshape((-1,) + x_a.shape[1:]),
+      ncol=int(cfg.interp_points), zoom=reports.zoom_for(x_a),
+      title=f'{os.path.basename(prefix)}: from x_a (left) to x_b (right)',
+      row_labels=['flow', 'revised'] * len(rows))
   err = max(np.max(np.abs(flow_path[:, 0] - x_a)),
             np.max(np.abs(flow_path[:, -1] - x_b)))
   steps = np.abs(np.diff(flow_path, axis=1)).mean(axis=tuple(range(2, flow_path.ndim)))

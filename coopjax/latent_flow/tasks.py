@@ -23,6 +23,7 @@ of ``inpaint`` and ``recover``.
 from __future__ import annotations
 
 import functools
+import os
 from typing import Dict
 
 import numpy as np
@@ -59,8 +60,10 @@ def generate(algo, state, dataset, prefix: str) -> Dict[str, float]:
         generate_fn(algo.model, s.ema, k, num, float(t))[0]))
     x = np.asarray(fn(state, task_key(algo, state, 1)))
     np.savez(f'{prefix}_T{t:g}.npz', x=x)
-    plotting.save_image_grid(f'{prefix}_T{t:g}.png', x[:reports.GRID],
-                             ncol=10, zoom=reports.zoom_for(x))
+    plotting.save_labelled_grid(
+        f'{prefix}_T{t:g}.png', x[:reports.GRID], ncol=10,
+        zoom=reports.zoom_for(x),
+        title=f'{os.path.basename(prefix)}: prior temperature {t:g}')
     for name, v in reports.quality(algo.config, dataset, x, prefix).items():
       out[f'{name}_T{t:g}'] = v
   return out
