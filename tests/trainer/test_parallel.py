@@ -82,3 +82,52 @@ def test_batch_must_divide_over_devices():
   mesh = parallel.make_mesh(jax.devices()[:4])
   with pytest.raises(ValueError, match='not divisible by the 4 devices'):
     parallel.check_batch_size(10, mesh)
+
+
+def quadratic_grads_fn(params, stats, batch, keys, step):
+  """A cheap stand-in for an algorithm: least squares, and statistics that
+  follow the batch (like running moments), so a NaN batch poisons them."""
+  del keys, step
+  x = batch
+
+  def loss(p):
+    return jnp.mean((x @ p['w'] + p['b'] - 1.0) ** 2)
+
+  value, g = jax.value_and_grad(loss)(params['net'])
+  new_stats = {'net': {'mean': 0.5 * stats['net']['mean'] +
+                               0.5 * jnp.mean(x, axis=0)}}
+  return {'net': g}, new_stats, {'loss': value}
+
+
+def test_nonfinite_step_with_adam_keeps_the_whole_state():
+  # Adam has state (moments, count), and the EMA and the statistics move
+  # every step: a NaN batch must leave all of them exactly as they were.
+  optimizers = {'net': ts.make_optimizer({'lr': 1e-2, 'warmup': 0})}
+  state = ts.create({'net': {'w': jnp.array([0.5, -0.3]), 'b': jnp.zeros(())}},
+                    {'net': {'mean': jnp.zeros(2)}}, optimizers)
+  mesh = parallel.make_mesh(jax.devices()[:2])
+  step = parallel.make_train_step(quadratic_grads_fn, optimizers, 0.99, mesh)
+  good = np.random.default_rng(0).uniform(-8, 8, (8, 2)).astype(np.float32)
+  state, metrics = step(parallel.put_replicated(state, mesh),
+                        parallel.put_batch(good, mesh), jax.random.key(0))
+  assert bool(metrics['finite'])
+  before = jax.device_get(state)
+  bad = good.copy()
+  bad[3, 1] = np.nan
+  new, metrics = step(state, parallel.put_batch(bad, mesh), jax.random.key(0))
+  assert not bool(metrics['finite'])
+  new = jax.device_get(new)
+  assert int(before.step) == 1 and int(new.step) == 2
+  for part in ('params', 'opt_state', 'ema', 'stats'):
+    jax.tree_util.tree_map(np.testing.assert_array_equal, getattr(before, part),
+                           getattr(new, part))
+  # and a good step after it does move every part
+  newer, _ = step(parallel.put_replicated(new, mesh),
+                  parallel.put_batch(good, mesh), jax.random.key(0))
+  newer = jax.device_get(newer)
+  for part in ('params', 'opt_state', 'ema', 'stats'):
+    diff = jax.tree_util.tree_map(
+        lambda a, b: float(np.max(np.abs(np.asarray(a, np.float64) -
+                                         np.asarray(b, np.float64)))),
+        getattr(new, part), getattr(newer, part))
+    assert max(jax.tree_util.tree_leaves(diff)) > 0, part
