@@ -151,3 +151,23 @@ def test_inception_matches_pytorch_fid_when_installed(tmp_path):
       x, variables, batch_size=2, logits_bias=True)
   np.testing.assert_allclose(got_pool, pool.numpy(), rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(got_logits, logits, rtol=1e-4, atol=1e-5)
+
+
+def test_inception_matches_stored_pytorch_fid_outputs(tmp_path):
+  """pytorch-fid's outputs for fixed random weights and inputs, stored by
+  tools/make_fid_golden.py: the equivalence is checked without torch."""
+  spec = importlib.util.spec_from_file_location(
+      'make_fid_golden', os.path.join(REPO, 'tools', 'make_fid_golden.py'))
+  tool = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(tool)
+  with np.load(os.path.join(REPO, 'tests', 'golden',
+                            'pytorch_fid_outputs.npz')) as f:
+    golden = {k: f[k] for k in f.files}
+  np.testing.assert_array_equal(golden['x'], tool.inputs())
+  np.savez(tmp_path / 'w.npz', **tool.golden_weights())
+  variables = inception.load_weights(str(tmp_path / 'w.npz'))
+  pool, logits = inception.inception_outputs(golden['x'], variables,
+                                             batch_size=2, logits_bias=True)
+  np.testing.assert_allclose(pool, golden['pool'], rtol=1e-4, atol=1e-5)
+  # logits reach |17|: summation order moves them by up to ~3e-5
+  np.testing.assert_allclose(logits, golden['logits'], rtol=1e-4, atol=1e-4)
