@@ -60,11 +60,16 @@ CHECKERBOARD = ('--config=configs/checkerboard.py', *TINY,
                 '--config.eval.num_samples=1000')
 
 
+def trained(tmp_path_factory, name: str, args) -> str:
+  """A workdir ``name`` trained by ``--mode=train`` with ``args``."""
+  workdir = str(tmp_path_factory.mktemp('cli') / name)
+  cli(*args, f'--workdir={workdir}', '--mode=train')
+  return workdir
+
+
 @pytest.fixture(scope='module')
 def checkerboard(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('cli') / 'checkerboard')
-  cli(*CHECKERBOARD, f'--workdir={workdir}', '--mode=train')
-  return workdir
+  return trained(tmp_path_factory, 'checkerboard', CHECKERBOARD)
 
 
 def test_sample_mode_beats_gaussian_noise(checkerboard):
@@ -118,9 +123,7 @@ DIGITS = ('--config=configs/digits.py:cond', '--config.model.width=8',
 
 @pytest.fixture(scope='module')
 def digits(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('cli') / 'digits')
-  cli(*DIGITS, f'--workdir={workdir}', '--mode=train')
-  return workdir
+  return trained(tmp_path_factory, 'digits', DIGITS)
 
 
 def task(workdir, mode):

@@ -53,10 +53,9 @@ def write_state_dict(path: str) -> None:
   np.savez(path, **state)
 
 
-def torch_outputs(state_path: str, out_path: str) -> None:
-  import torch  # pylint: disable=g-import-not-at-top
+def pytorch_fid_net():
+  """pytorch-fid's FID Inception (random torch initialisation), eval mode."""
   from pytorch_fid import inception as pi  # pylint: disable=g-import-not-at-top
-  functional = torch.nn.functional
   net = pi._inception_v3(num_classes=1008, aux_logits=False, weights=None)  # pylint: disable=protected-access
   for name, block in (('5b', pi.FIDInceptionA(192, 32)),
                       ('5c', pi.FIDInceptionA(256, 64)),
@@ -68,13 +67,14 @@ def torch_outputs(state_path: str, out_path: str) -> None:
                       ('7b', pi.FIDInceptionE_1(1280)),
                       ('7c', pi.FIDInceptionE_2(2048))):
     setattr(net, 'Mixed_' + name, block)
-  with np.load(state_path) as f:
-    state = {k: torch.from_numpy(f[k]) for k in f.files}
-  for k in [k for k in state if k.endswith('.bn.weight')]:
-    state[k.replace('.weight', '.num_batches_tracked')] = torch.tensor(0)
-  net.load_state_dict(state, strict=True)
-  net.eval()
-  x = inputs()
+  return net.eval()
+
+
+def pytorch_fid_outputs(net, x: np.ndarray):
+  """``(pool, logits)`` numpy of ``net`` for NHWC images in [-1, 1]
+  (bilinear resize to 299, as coopjax's extractor)."""
+  import torch  # pylint: disable=g-import-not-at-top
+  functional = torch.nn.functional
   with torch.no_grad():
     h = functional.interpolate(torch.from_numpy(x).permute(0, 3, 1, 2),
                                size=(299, 299), mode='bilinear',
@@ -86,8 +86,20 @@ def torch_outputs(state_path: str, out_path: str) -> None:
                  'Mixed_7c'):
       h = getattr(net, name)(h)
     pool = functional.adaptive_avg_pool2d(h, 1).flatten(1)
-    logits = net.fc(pool)
-  np.savez_compressed(out_path, x=x, pool=pool.numpy(), logits=logits.numpy())
+    return pool.numpy(), net.fc(pool).numpy()
+
+
+def torch_outputs(state_path: str, out_path: str) -> None:
+  import torch  # pylint: disable=g-import-not-at-top
+  net = pytorch_fid_net()
+  with np.load(state_path) as f:
+    state = {k: torch.from_numpy(f[k]) for k in f.files}
+  for k in [k for k in state if k.endswith('.bn.weight')]:
+    state[k.replace('.weight', '.num_batches_tracked')] = torch.tensor(0)
+  net.load_state_dict(state, strict=True)
+  x = inputs()
+  pool, logits = pytorch_fid_outputs(net, x)
+  np.savez_compressed(out_path, x=x, pool=pool, logits=logits)
   print(f'Wrote {out_path} (torch {torch.__version__}).')
 
 
