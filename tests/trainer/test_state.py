@@ -39,6 +39,14 @@ def test_lr_after_replaces_the_learning_rate_from_its_step():
     updates, state = opt.update({'w': jnp.ones(())}, state, params)
     moves.append(-float(updates['w']))
   np.testing.assert_allclose(moves, [0.1, 0.1, 0.01, 0.01], rtol=1e-4)
+  # lr_after = 0 keeps lr, whatever lr_after_step says
+  opt = ts.make_optimizer(ml_collections.ConfigDict(dict(
+      lr=0.1, b1=0.9, b2=0.999, warmup=0, lr_after=0.0, lr_after_step=2)))
+  state, moves = opt.init(params), []
+  for _ in range(3):
+    updates, state = opt.update({'w': jnp.ones(())}, state, params)
+    moves.append(-float(updates['w']))
+  np.testing.assert_allclose(moves, [0.1, 0.1, 0.1], rtol=1e-4)
   with pytest.raises(ValueError, match='lr_after'):
     ts.make_optimizer(ml_collections.ConfigDict(dict(
         lr=0.1, b1=0.9, b2=0.999, warmup=0, lr_after=-1.0, lr_after_step=2)))
