@@ -39,14 +39,7 @@ def test_run_writes_everything(tmp_path):
       logged['tv_density'], metrics.density_tv(np.log(npz['density']),
                                                dataset), rtol=1e-5)
   assert os.path.getsize(os.path.join(workdir, 'samples', 'step_4.png')) > 1000
-  result = train.evaluate(tiny_config(), workdir)
-  assert result['step'] == 4
-  np.testing.assert_allclose(result['tv_samples'], metrics.sample_tv(
-      np.load(os.path.join(workdir, 'samples', 'eval_4.npz'))['x'], dataset),
-                             rtol=1e-9)
-  assert json.load(open(os.path.join(workdir, 'eval.json')))['step'] == 4
-  train.sample(tiny_config(), workdir)
-  assert os.path.exists(os.path.join(workdir, 'samples', 'sample_4.npz'))
+  # --mode=eval and --mode=sample on such a run: tests/test_cli_modes.py.
 
 
 @pytest.mark.slow
