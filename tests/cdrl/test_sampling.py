@@ -1,12 +1,15 @@
 """coopjax.cdrl.sampling against closed forms on a quadratic energy: refine,
 fewer steps, per-example sampling, the Tweedie step."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from coopjax import cdrl, rng
+from coopjax.cdrl import schedules
+from coopjax.models.mlp import MLPEnergy
 
 from helpers.cdrl_models import quadratic_model, mlp_model, init_all
 
@@ -73,3 +76,121 @@ def test_tweedie_step_matches_closed_form():
   score = -a * sc * (sc * x + 1.0) / (0.5 * lv.step_size_sq[1])
   want = (x + (1 - lv.abar[0]) * score) / np.sqrt(lv.abar[0])
   np.testing.assert_allclose(cdrl.tweedie_denoise(model, ev, x), want, rtol=1e-5)
+
+
+# Reference values for Algorithm 2's wiring: with K = 0 Langevin steps each
+# level's chain returns its start, so the whole run is a hand-computable
+# recursion over the proposals.
+
+class AffineInit(nn.Module):
+  """A deterministic initializer ``g(x_t) = 0.9 x_t + b``."""
+
+  @nn.compact
+  def __call__(self, x, logsnr, dropout_keys=None):
+    del logsnr, dropout_keys
+    b = self.param('b', nn.initializers.constant(0.25), x.shape[1:])
+    return 0.9 * x + b
+
+
+def _np_levels(model):
+  """``y_scale_t`` and the proposal std ``sqrt(beta_tilde_t) y_scale_t``
+  recomputed from ``abar`` alone (not from :class:`schedules.Levels`)."""
+  abar = np.asarray(model.levels.abar, np.float64)
+  num = len(abar) - 1
+  scale, std = {}, {}
+  for t in range(1, num + 1):
+    alpha_sq = abar[t] / abar[t - 1]
+    scale[t] = 1.0 if t == num else np.sqrt(alpha_sq)
+    beta_tilde = (1 - abar[t - 1]) / (1 - abar[t]) * (1 - alpha_sq)
+    std[t] = np.sqrt(beta_tilde) * scale[t]
+  return scale, std
+
+
+def _level_noise(key, num, shape, t):
+  """The proposal noise and chain keys level ``t`` draws (see cdrl.sample)."""
+  ex = rng.example_keys(key, 0, num)
+  level_keys = jax.vmap(jax.random.fold_in, (0, None))(ex, t)
+  k_init, k_chain = rng.split_each(level_keys, 2)
+  return np.asarray(rng.per_example_normal(k_init, shape), np.float64)
+
+
+@pytest.mark.parametrize('with_init', [False, True])
+def test_level_recursion_matches_a_hand_computed_chain(with_init):
+  levels = schedules.make_levels(schedules.cosine_abar(), 2e-3, 'one')
+  model = cdrl.CDRLModel(MLPEnergy(width=8, mults=(1,), temb_dim=4),
+                         AffineInit() if with_init else None, levels,
+                         n_steps=0)
+  ev = model.ebm.init(jax.random.key(0), jnp.zeros((2, 2)), jnp.zeros(2))
+  ip = (model.initializer.init(jax.random.key(1), jnp.zeros((2, 2)),
+                               jnp.zeros(2))['params'] if with_init else None)
+  key, num = jax.random.key(5), 5
+  x, trace = jax.jit(lambda ev, ip: cdrl.sample(model, ev, ip, key, num,
+                                                (2,)))(ev, ip)
+  scale, std = _np_levels(model)
+  ex = rng.example_keys(key, 0, num)
+  x_t = np.asarray(rng.per_example_normal(rng.split_each(ex, 2)[0], (2,)),
+                   np.float64)
+  want_levels, want_props = [], []
+  for t in range(model.num_levels, 0, -1):  # level T first
+    y0 = x_t
+    if with_init:
+      y0 = 0.9 * x_t + 0.25 + std[t] * _level_noise(key, num, (2,), t)
+    want_props.append(y0 / scale[t])
+    x_t = y0 / scale[t]  # K = 0: the chain returns its start
+    want_levels.append(x_t)
+  np.testing.assert_allclose(trace.proposals, np.stack(want_props), rtol=1e-5,
+                             atol=1e-6)
+  np.testing.assert_allclose(trace.levels, np.stack(want_levels), rtol=1e-5,
+                             atol=1e-6)
+  np.testing.assert_allclose(x, want_levels[-1], rtol=1e-5, atol=1e-6)
+  # The figures are not trivially equal: the scales really act.
+  assert np.max(np.abs(want_levels[-1] - want_levels[0])) > 0.1
+
+
+def test_proposal_noise_is_sqrt_beta_tilde_times_scale_per_level():
+  levels = schedules.make_levels(schedules.cosine_abar(), 2e-3, 'one')
+  model = cdrl.CDRLModel(MLPEnergy(width=8, mults=(1,), temb_dim=4),
+                         AffineInit(), levels, n_steps=0)
+  ip = model.initializer.init(jax.random.key(1), jnp.zeros((2, 3)),
+                              jnp.zeros(2))['params']
+  _, std = _np_levels(model)
+  num, x_t = 6, jnp.zeros((6, 3))
+  keys = rng.example_keys(jax.random.key(2), 0, num)
+  eps = np.asarray(rng.per_example_normal(keys, (3,)), np.float64)
+  for t in range(1, model.num_levels + 1):
+    y0 = cdrl.propose(model, ip, x_t, jnp.full((num,), t), keys)
+    np.testing.assert_allclose(np.asarray(y0) - 0.25, std[t] * eps, rtol=1e-4,
+                               atol=1e-6)
+  # The levels' noise levels differ (so a wrong level index is seen).
+  assert len({round(float(s), 4) for s in std.values()}) == model.num_levels
+
+
+def test_inpainting_clamps_the_chain_at_every_level():
+  # The trace is taken before the final where(mask, obs, x): at every level
+  # the known coordinates must be the noisy observation of that level,
+  # x_{t-1} = sqrt(abar_{t-1}) obs + sqrt(1 - abar_{t-1}) eps, although the
+  # chain (K = 3 noisy steps) moves every other coordinate.
+  model = mlp_model()
+  params, stats = init_all(model)
+  ev = {'params': params['ebm'], 'batch_stats': stats['ebm']}
+  num, key = 4, jax.random.key(9)
+  obs = jax.random.uniform(jax.random.key(1), (num, 2), minval=-1, maxval=1)
+  mask = np.array([[True, False], [False, True], [True, False],
+                   [False, False]])
+  x, trace = jax.jit(lambda ev, ip, m, o: cdrl.sample(
+      model, ev, ip, key, num, (2,), inpaint=(m, o)))(
+          ev, params['init'], jnp.asarray(mask), obs)
+  obs_eps = np.asarray(rng.per_example_normal(
+      rng.split_each(rng.example_keys(key, 0, num), 2)[1], (2,)))
+  abar = np.asarray(model.levels.abar, np.float64)
+  levels, props = np.asarray(trace.levels), np.asarray(trace.proposals)
+  for i, t in enumerate(range(model.num_levels, 0, -1)):
+    known = (np.sqrt(abar[t - 1]) * np.asarray(obs) +
+             np.sqrt(1 - abar[t - 1]) * obs_eps)
+    np.testing.assert_allclose(levels[i][mask], known[mask], rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(props[i][mask], known[mask], rtol=1e-5,
+                               atol=1e-6)
+    # the unknown coordinates were moved by the chain
+    assert np.all(np.abs(levels[i][~mask] - props[i][~mask]) > 1e-6)
+  np.testing.assert_array_equal(np.asarray(x)[mask], np.asarray(obs)[mask])

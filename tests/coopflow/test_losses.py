@@ -92,3 +92,20 @@ def test_run_time_pretraining_switch_equals_the_two_static_computations():
     else:
       jax.tree_util.tree_map(close, grads['ebm'], ref['ebm'])
       close(metrics['ebm_loss'], ref_metrics['ebm_loss'])
+
+
+def test_energy_l2_penalty_against_a_direct_computation():
+  model = point_model(n_steps=1, step_size=0.5, clip_x=None, energy_l2=0.3)
+  x = jax.random.normal(jax.random.key(3), (6, 2))
+  xs = jax.random.normal(jax.random.key(4), (5, 2)) + 1.0
+  params = init(model, x)
+  apply = jax.jit(lambda a: model.ebm.apply({'params': params['ebm']}, a,
+                                            jnp.zeros(len(a))))
+  fd, fs = (np.asarray(apply(a), np.float64) for a in (x, xs))
+  loss, aux = jax.jit(lambda p: coopflow.ebm_loss(model, p, x, xs))(
+      params['ebm'])
+  want = fs.mean() - fd.mean() + 0.3 * (np.mean(fd ** 2) + np.mean(fs ** 2))
+  np.testing.assert_allclose(loss, want, rtol=1e-5)
+  np.testing.assert_allclose(aux['f_data'], fd.mean(), rtol=1e-5)
+  np.testing.assert_allclose(aux['f_sample'], fs.mean(), rtol=1e-5)
+  assert abs(0.3 * (np.mean(fd ** 2) + np.mean(fs ** 2))) > 1e-4

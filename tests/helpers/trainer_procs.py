@@ -76,6 +76,22 @@ def finish(proc: subprocess.Popen, deadline: float) -> str:
   return out
 
 
+def finish_all(procs) -> list:
+  """Waits for every process of ``procs`` until one shared deadline
+  (:data:`TIMEOUT_S` from now); kills those still running after it.
+
+  Returns:
+    Their outputs, in order. Raises AssertionError on a timeout.
+  """
+  deadline = time.time() + TIMEOUT_S
+  try:
+    return [finish(p, deadline) for p in procs]
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+
+
 def free_port() -> int:
   with socket.socket() as s:
     s.bind(('127.0.0.1', 0))

@@ -37,3 +37,18 @@ def test_masked_likelihood_ignores_masked_pixels_exactly():
   full = step({'x': x})[0]
   assert not np.allclose(grads['gen']['Dense_0']['kernel'],
                          full['gen']['Dense_0']['kernel'])
+
+
+def test_mse_metric_is_the_mean_over_observed_pixels():
+  model, params, w = linear_model(n_steps=3)
+  x = np.random.default_rng(1).normal(size=(3,) + SHAPE).astype(np.float32)
+  x[0, 0, 1, 0] = x[2, 1, 1, 0] = np.nan
+  keys = jax.random.split(jax.random.key(2), 3)
+  _, _, m = jax.jit(lambda b: lf.loss_and_grads(model, params, {}, b, keys))(
+      {'x': jnp.asarray(x)})
+  mask = np.isfinite(x)
+  z_k = np.asarray(jax.jit(lambda a, m: lf.refine(model, params, a, keys, m))(
+      jnp.asarray(np.where(mask, x, 0)), jnp.asarray(mask))[0], np.float64)
+  recon = (z_k @ w).reshape(x.shape)
+  want = np.sum(np.where(mask, x - recon, 0.0) ** 2) / mask.sum()
+  np.testing.assert_allclose(m['mse'], want, rtol=1e-5)

@@ -14,12 +14,17 @@ from coopjax.metrics import inception
 from helpers import REPO
 
 
-def _converter():
+def _tool(name: str):
+  """The script ``tools/<name>.py`` as a module."""
   spec = importlib.util.spec_from_file_location(
-      'convert_inception', os.path.join(REPO, 'tools', 'convert_inception.py'))
+      name, os.path.join(REPO, 'tools', f'{name}.py'))
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
+
+
+def _converter():
+  return _tool('convert_inception')
 
 
 def test_inception_score_of_uniform_and_confident_logits():
@@ -110,44 +115,38 @@ def test_converter_round_trips_a_synthetic_torch_state_dict(tmp_path):
 def test_inception_matches_pytorch_fid_when_installed(tmp_path):
   """Random weights in pytorch-fid's network, converted: the same outputs."""
   torch = pytest.importorskip('torch')
-  pi = pytest.importorskip('pytorch_fid.inception')
-  functional = torch.nn.functional
+  pytest.importorskip('pytorch_fid.inception')
   torch.manual_seed(0)
-  net = pi._inception_v3(num_classes=1008, aux_logits=False, weights=None)  # pylint: disable=protected-access
-  for name, block in (('5b', pi.FIDInceptionA(192, 32)),
-                      ('5c', pi.FIDInceptionA(256, 64)),
-                      ('5d', pi.FIDInceptionA(288, 64)),
-                      ('6b', pi.FIDInceptionC(768, 128)),
-                      ('6c', pi.FIDInceptionC(768, 160)),
-                      ('6d', pi.FIDInceptionC(768, 160)),
-                      ('6e', pi.FIDInceptionC(768, 192)),
-                      ('7b', pi.FIDInceptionE_1(1280)),
-                      ('7c', pi.FIDInceptionE_2(2048))):
-    setattr(net, 'Mixed_' + name, block)
+  net = _tool('make_fid_golden').pytorch_fid_net()
   with torch.no_grad():
     for m in net.modules():  # non-trivial BatchNorm statistics
       if isinstance(m, torch.nn.BatchNorm2d):
         m.running_mean.uniform_(-0.1, 0.1)
         m.running_var.uniform_(0.5, 1.5)
         m.weight.uniform_(0.5, 1.5)
-  net.eval()
   x = np.random.default_rng(0).uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32)
-  with torch.no_grad():
-    h = functional.interpolate(torch.from_numpy(x).permute(0, 3, 1, 2),
-                               size=(299, 299), mode='bilinear',
-                               align_corners=False)
-    for name in ('Conv2d_1a_3x3', 'Conv2d_2a_3x3', 'Conv2d_2b_3x3',
-                 'maxpool1', 'Conv2d_3b_1x1', 'Conv2d_4a_3x3', 'maxpool2',
-                 'Mixed_5b', 'Mixed_5c', 'Mixed_5d', 'Mixed_6a', 'Mixed_6b',
-                 'Mixed_6c', 'Mixed_6d', 'Mixed_6e', 'Mixed_7a', 'Mixed_7b',
-                 'Mixed_7c'):
-      h = getattr(net, name)(h)
-    pool = functional.adaptive_avg_pool2d(h, 1).flatten(1)
-    logits = net.fc(pool).numpy()
+  pool, logits = _tool('make_fid_golden').pytorch_fid_outputs(net, x)
   state = {k: v.numpy() for k, v in net.state_dict().items()}
   np.savez(tmp_path / 'w.npz', **_converter().convert_state_dict(state))
   variables = inception.load_weights(str(tmp_path / 'w.npz'))
   got_pool, got_logits = inception.inception_outputs(
       x, variables, batch_size=2, logits_bias=True)
-  np.testing.assert_allclose(got_pool, pool.numpy(), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(got_pool, pool, rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(got_logits, logits, rtol=1e-4, atol=1e-5)
+
+
+def test_inception_matches_stored_pytorch_fid_outputs(tmp_path):
+  """pytorch-fid's outputs for fixed random weights and inputs, stored by
+  tools/make_fid_golden.py: the equivalence is checked without torch."""
+  tool = _tool('make_fid_golden')
+  with np.load(os.path.join(REPO, 'tests', 'golden',
+                            'pytorch_fid_outputs.npz')) as f:
+    golden = {k: f[k] for k in f.files}
+  np.testing.assert_array_equal(golden['x'], tool.inputs())
+  np.savez(tmp_path / 'w.npz', **tool.golden_weights())
+  variables = inception.load_weights(str(tmp_path / 'w.npz'))
+  pool, logits = inception.inception_outputs(golden['x'], variables,
+                                             batch_size=2, logits_bias=True)
+  np.testing.assert_allclose(pool, golden['pool'], rtol=1e-4, atol=1e-5)
+  # logits reach |17|: summation order moves them by up to ~3e-5
+  np.testing.assert_allclose(logits, golden['logits'], rtol=1e-4, atol=1e-4)

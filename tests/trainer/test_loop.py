@@ -10,6 +10,7 @@ import pytest
 
 from coopjax.trainer import loop as train
 
+from helpers import golden
 from helpers.trainer import tiny_config, params_of
 
 
@@ -17,7 +18,7 @@ from helpers.trainer import tiny_config, params_of
 def test_run_writes_everything(tmp_path, monkeypatch, capsys):
   workdir = str(tmp_path / 'run')
   config = tiny_config(best_metric='tv_samples')
-  train.train_and_evaluate(config, workdir)
+  state = train.train_and_evaluate(config, workdir)
   out = capsys.readouterr().out
   assert 'First step (compilation included) took' in out
   assert (f'Wrote {workdir}/samples/step_4.npz, {workdir}/samples/step_4.png'
@@ -26,6 +27,9 @@ def test_run_writes_everything(tmp_path, monkeypatch, capsys):
   # the best checkpoint by tv_samples (one report: step 4), kept apart
   assert os.listdir(os.path.join(workdir, 'checkpoints_best')) == ['4']
   assert json.load(open(os.path.join(workdir, 'best.json')))['step'] == 4
+  # Losses at steps 2 and 4 and parameter norms equal the golden figures
+  # (regenerate: PYTHONPATH=. python tools/make_golden.py).
+  golden.assert_matches(golden.summary(workdir, state))
   lines = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))]
   assert [l['step'] for l in lines if 'ebm_loss' in l] == [2, 4]
   assert any('tv_samples' in l for l in lines)
@@ -33,7 +37,15 @@ def test_run_writes_everything(tmp_path, monkeypatch, capsys):
   npz = np.load(os.path.join(workdir, 'samples', 'step_4.npz'))
   assert npz['x'].shape == (64, 2)
   assert npz['density'].shape == (34, 34) and npz['grid'].shape == (34, 34, 2)
-  np.testing.assert_allclose(npz['density'].sum(), 1.0, rtol=1e-5)
+  # The figures logged are those of the files written (not just in range).
+  from coopjax import data, metrics  # pylint: disable=g-import-not-at-top
+  dataset = data.load(tiny_config().data, 0)
+  logged = [l for l in lines if 'tv_samples' in l][-1]
+  np.testing.assert_allclose(logged['tv_samples'],
+                             metrics.sample_tv(npz['x'], dataset), rtol=1e-9)
+  np.testing.assert_allclose(
+      logged['tv_density'], metrics.density_tv(np.log(npz['density']),
+                                               dataset), rtol=1e-5)
   assert os.path.getsize(os.path.join(workdir, 'samples', 'step_4.png')) > 1000
   # --mode=eval, here of the best checkpoint; an FID (stubbed, added to the
   # real figures) is written with its protocol.

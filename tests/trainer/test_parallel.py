@@ -82,3 +82,106 @@ def test_batch_must_divide_over_devices():
   mesh = parallel.make_mesh(jax.devices()[:4])
   with pytest.raises(ValueError, match='not divisible by the 4 devices'):
     parallel.check_batch_size(10, mesh)
+
+
+def quadratic_grads_fn(params, stats, batch, keys, step):
+  """A cheap stand-in for an algorithm: least squares, and statistics that
+  follow the batch (like running moments), so a NaN batch poisons them."""
+  del keys, step
+  x = batch
+
+  def loss(p):
+    return jnp.mean((x @ p['w'] + p['b'] - 1.0) ** 2)
+
+  value, g = jax.value_and_grad(loss)(params['net'])
+  new_stats = {'net': {'mean': 0.5 * stats['net']['mean'] +
+                               0.5 * jnp.mean(x, axis=0)}}
+  return {'net': g}, new_stats, {'loss': value}
+
+
+def test_nonfinite_step_with_adam_keeps_the_whole_state():
+  # Adam has state (moments, count), and the EMA and the statistics move
+  # every step: a NaN batch must leave all of them exactly as they were.
+  optimizers = {'net': ts.make_optimizer({'lr': 1e-2, 'warmup': 0})}
+  state = ts.create({'net': {'w': jnp.array([0.5, -0.3]), 'b': jnp.zeros(())}},
+                    {'net': {'mean': jnp.zeros(2)}}, optimizers)
+  mesh = parallel.make_mesh(jax.devices()[:2])
+  step = parallel.make_train_step(quadratic_grads_fn, optimizers, 0.99, mesh)
+  good = np.random.default_rng(0).uniform(-8, 8, (8, 2)).astype(np.float32)
+  state, metrics = step(parallel.put_replicated(state, mesh),
+                        parallel.put_batch(good, mesh), jax.random.key(0))
+  assert bool(metrics['finite'])
+  before = jax.device_get(state)
+  bad = good.copy()
+  bad[3, 1] = np.nan
+  new, metrics = step(state, parallel.put_batch(bad, mesh), jax.random.key(0))
+  assert not bool(metrics['finite'])
+  new = jax.device_get(new)
+  assert int(before.step) == 1 and int(new.step) == 2
+  for part in ('params', 'opt_state', 'ema', 'stats'):
+    jax.tree_util.tree_map(np.testing.assert_array_equal, getattr(before, part),
+                           getattr(new, part))
+  # and a good step after it does move every part
+  newer, _ = step(parallel.put_replicated(new, mesh),
+                  parallel.put_batch(good, mesh), jax.random.key(0))
+  newer = jax.device_get(newer)
+  for part in ('params', 'opt_state', 'ema', 'stats'):
+    diff = jax.tree_util.tree_map(
+        lambda a, b: float(np.max(np.abs(np.asarray(a, np.float64) -
+                                         np.asarray(b, np.float64)))),
+        getattr(new, part), getattr(newer, part))
+    assert max(jax.tree_util.tree_leaves(diff)) > 0, part
+
+
+def test_quadratic_step_on_two_devices_equals_one_device():
+  # Under shard_map the gradient w.r.t. replicated parameters must be the
+  # mean of the devices' gradients, not their sum.
+  optimizers = {'net': optax.sgd(0.1)}
+  batch = np.random.default_rng(1).uniform(-2, 2, (8, 2)).astype(np.float32)
+  results = []
+  for n in (1, 2):
+    state = ts.create({'net': {'w': jnp.array([0.5, -0.3]), 'b': jnp.zeros(())}},
+                      {'net': {'mean': jnp.zeros(2)}}, optimizers)
+    mesh = parallel.make_mesh(jax.devices()[:n])
+    step = parallel.make_train_step(quadratic_grads_fn, optimizers, 0.9, mesh)
+    new, metrics = step(parallel.put_replicated(state, mesh),
+                        parallel.put_batch(batch, mesh), jax.random.key(0))
+    results.append((jax.device_get(new), jax.device_get(metrics)))
+  (one, m1), (two, m2) = results
+  close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  jax.tree_util.tree_map(close, one.params, two.params)
+  jax.tree_util.tree_map(close, one.stats, two.stats)
+  close(m1['loss'], m2['loss'])
+  # the reference: plain SGD on the whole batch
+  x = batch
+  w, b = np.array([0.5, -0.3]), 0.0
+  r = x @ w + b - 1.0
+  np.testing.assert_allclose(one.params['net']['w'],
+                             w - 0.1 * 2 * np.mean(r[:, None] * x, 0),
+                             rtol=1e-5)
+
+
+def test_sharded_sampler_splits_samples_like_one_device():
+  def make_sampler(n):
+    def run(state, key, start):
+      keys = jax.vmap(jax.random.fold_in, (None, 0))(
+          key, start + jnp.arange(n))
+      x = jax.vmap(lambda k: jax.random.normal(k, (3,)))(keys) + state
+      return x, {'index': start + jnp.arange(n)}
+    return run
+
+  key, state = jax.random.key(4), jnp.float32(2.0)
+  one = make_sampler(8)(state, key, 4)
+  mesh = parallel.make_mesh(jax.devices()[:4])
+  sharded = jax.jit(parallel.shard_sampler(make_sampler, 8, mesh))
+  four = sharded(state, key, 4)
+  np.testing.assert_allclose(four[0], one[0], rtol=1e-6)
+  np.testing.assert_array_equal(four[1]['index'], np.arange(4, 12))
+  assert [s.data.shape[0] for s in four[0].addressable_shards] == [2] * 4
+  with pytest.raises(ValueError, match='multiple of 4'):
+    parallel.shard_sampler(make_sampler, 6, mesh)
+  # samples per call: min(num, chunk) rounded up to the device count
+  assert parallel.sample_chunk(10, 100, mesh) == 12
+  assert parallel.sample_chunk(100, 7, mesh) == 8
+  assert parallel.sample_chunk(8, 8, mesh) == 8
+  assert parallel.sample_chunk(5, 8, parallel.make_mesh(jax.devices()[:1])) == 5

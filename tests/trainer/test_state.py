@@ -67,6 +67,98 @@ def test_lr_after_replaces_the_learning_rate_from_its_step():
     updates, state = opt.update({'w': jnp.ones(())}, state, params)
     moves.append(-float(updates['w']))
   np.testing.assert_allclose(moves, [0.1, 0.1, 0.01, 0.01], rtol=1e-4)
+  # lr_after = 0 keeps lr, whatever lr_after_step says
+  opt = ts.make_optimizer(ml_collections.ConfigDict(dict(
+      lr=0.1, b1=0.9, b2=0.999, warmup=0, lr_after=0.0, lr_after_step=2)))
+  state, moves = opt.init(params), []
+  for _ in range(3):
+    updates, state = opt.update({'w': jnp.ones(())}, state, params)
+    moves.append(-float(updates['w']))
+  np.testing.assert_allclose(moves, [0.1, 0.1, 0.1], rtol=1e-4)
   with pytest.raises(ValueError, match='lr_after'):
     ts.make_optimizer(ml_collections.ConfigDict(dict(
         lr=0.1, b1=0.9, b2=0.999, warmup=0, lr_after=-1.0, lr_after_step=2)))
+
+
+# Reference values: the EMA against its formula, the optimiser against
+# optax's own warm-up schedule, AdamW and clipping.
+
+def test_ema_update_and_warm_start_follow_the_formula():
+  opt = {'w': optax.sgd(0.5)}
+  params = {'w': {'a': jnp.array([1.0, -2.0])}}
+  state = ts.create(params, {'w': {}}, opt)
+  grads = {'w': {'a': jnp.array([1.0, 1.0])}}
+  # step 0 -> 1: n = 1, d = min(0.999, 2 / 11) = 2/11 (warm start)
+  new = ts.apply_gradients(state, grads, {}, opt, 0.999)
+  p1 = np.array([0.5, -2.5])
+  np.testing.assert_allclose(new.params['w']['a'], p1, rtol=1e-6)
+  d = 2.0 / 11.0
+  np.testing.assert_allclose(new.ema['w']['a'],
+                             d * np.array([1.0, -2.0]) + (1 - d) * p1,
+                             rtol=1e-6)
+  # Late in training the configured decay takes over: step 200 -> 201 has
+  # (1 + 201) / (10 + 201) = 0.957 > 0.9, so d = 0.9.
+  late = new.replace(step=jnp.asarray(200, jnp.int32))
+  newer = ts.apply_gradients(late, grads, {}, opt, 0.9)
+  p2 = p1 - 0.5
+  np.testing.assert_allclose(newer.ema['w']['a'],
+                             0.9 * np.asarray(new.ema['w']['a']) + 0.1 * p2,
+                             rtol=1e-6)
+  assert int(newer.step) == 201
+  np.testing.assert_allclose(ts.ema_decay(0.999, 0), 0.1)
+  np.testing.assert_allclose(ts.ema_decay(0.999, 5), 6 / 15)
+  np.testing.assert_allclose(ts.ema_decay(0.5, 20), 0.5)  # 21/30 > 0.5
+
+
+def test_networks_without_gradients_are_left_unchanged():
+  opt = {'a': optax.sgd(1.0), 'b': optax.sgd(1.0)}
+  state = ts.create({'a': jnp.ones(2), 'b': jnp.ones(2)}, {}, opt)
+  new = ts.apply_gradients(state, {'a': jnp.ones(2)}, {'a': jnp.zeros(1)},
+                           opt, 0.9)
+  np.testing.assert_array_equal(new.params['b'], 1.0)
+  np.testing.assert_array_equal(new.ema['b'], 1.0)
+  np.testing.assert_array_equal(new.params['a'], 0.0)
+  np.testing.assert_array_equal(new.stats['a'], 0.0)
+
+
+@pytest.mark.parametrize('fields', [
+    dict(warmup=4, warmup_offset=1),
+    dict(warmup=3, weight_decay=0.1),
+    dict(grad_clip=0.5, weight_decay=0.01),
+])
+def test_optimizer_equals_optax_definitions(fields):
+  cfg = dict(lr=0.1, b1=0.8, b2=0.99, **fields)
+  ours = ts.make_optimizer(ml_collections.ConfigDict(cfg))
+  warmup, offset = fields.get('warmup', 0), fields.get('warmup_offset', 0)
+  if warmup:
+    lr = optax.linear_schedule(0.1 * offset / warmup, 0.1, warmup - offset)
+  else:
+    lr = 0.1
+  ref = optax.adamw(lr, 0.8, 0.99, weight_decay=fields.get('weight_decay', 0))
+  if fields.get('grad_clip'):
+    ref = optax.chain(optax.clip_by_global_norm(fields['grad_clip']), ref)
+  params = {'w': jnp.array([1.0, -2.0, 3.0]), 'b': jnp.array([0.5])}
+  s_ours, s_ref = ours.init(params), ref.init(params)
+  step_ours = jax.jit(lambda g, s, p: ours.update(g, s, p))
+  step_ref = jax.jit(lambda g, s, p: ref.update(g, s, p))
+  p_ours = p_ref = params
+  rng = np.random.default_rng(0)
+  for _ in range(6):
+    g = {'w': jnp.asarray(rng.normal(size=3), jnp.float32),
+         'b': jnp.asarray(rng.normal(size=1), jnp.float32)}
+    u_ours, s_ours = step_ours(g, s_ours, p_ours)
+    u_ref, s_ref = step_ref(g, s_ref, p_ref)
+    p_ours = optax.apply_updates(p_ours, u_ours)
+    p_ref = optax.apply_updates(p_ref, u_ref)
+    for k in params:
+      np.testing.assert_allclose(p_ours[k], p_ref[k], rtol=1e-5, atol=1e-7)
+  # The option changed something: plain Adam at lr 0.1 ends elsewhere.
+  adam, p = optax.adam(0.1, 0.8, 0.99), params
+  s, step_adam = adam.init(p), jax.jit(adam.update)
+  rng = np.random.default_rng(0)
+  for _ in range(6):
+    g = {'w': jnp.asarray(rng.normal(size=3), jnp.float32),
+         'b': jnp.asarray(rng.normal(size=1), jnp.float32)}
+    u, s = step_adam(g, s, p)
+    p = optax.apply_updates(p, u)
+  assert np.max(np.abs(np.asarray(p['w']) - np.asarray(p_ours['w']))) > 1e-3

@@ -1,0 +1,189 @@
+"""Every CLI mode and every CDRL task through ``coopjax.main`` on one tiny
+trained workdir per dataset (made once per module), with figures that can
+fail.
+
+The CLI runs in-process (absl flags parsed by hand, then ``coopjax.main.main``):
+the same code as ``python -m coopjax.main`` without a JAX import per call.
+"""
+
+import json
+import os
+import sys
+
+import jax
+import numpy as np
+import pytest
+from absl import flags
+
+from coopjax import data, main, metrics
+from coopjax.data import masks
+
+from helpers import REPO
+from helpers.trainer_procs import TINY
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope='module', autouse=True)
+def cheap_keys():
+  """Keys whose split and fold_in compile fast (as in tests/configs): the
+  digits trainer's initialisation compiles tens of seconds faster."""
+  before = jax.config.jax_default_prng_impl
+  jax.config.update('jax_default_prng_impl', 'unsafe_rbg')
+  yield
+  jax.config.update('jax_default_prng_impl', before)
+
+
+def cli(*args: str) -> None:
+  """``python -m coopjax.main ARGS`` in this process."""
+  argv, cwd = sys.argv, os.getcwd()
+  # The config flag reads its overrides from sys.argv, as under app.run.
+  sys.argv = ['coopjax', *args]
+  os.chdir(REPO)  # --config paths are relative to the repository
+  try:
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(sys.argv)
+    main.main(['coopjax'])
+  finally:
+    sys.argv = argv
+    os.chdir(cwd)
+    flags.FLAGS.unparse_flags()
+    # Parsing --config defined one flag per override; the next parse
+    # defines them again.
+    for name in list(flags.FLAGS):
+      if name.startswith('config.'):
+        delattr(flags.FLAGS, name)
+
+
+CHECKERBOARD = ('--config=configs/checkerboard.py', *TINY,
+                '--config.train.steps=4', '--config.sample.num=1000',
+                '--config.eval.num_samples=1000')
+
+
+def trained(tmp_path_factory, name: str, args) -> str:
+  """A workdir ``name`` trained by ``--mode=train`` with ``args``."""
+  workdir = str(tmp_path_factory.mktemp('cli') / name)
+  cli(*args, f'--workdir={workdir}', '--mode=train')
+  return workdir
+
+
+@pytest.fixture(scope='module')
+def checkerboard(tmp_path_factory):
+  return trained(tmp_path_factory, 'checkerboard', CHECKERBOARD)
+
+
+def test_sample_mode_beats_gaussian_noise(checkerboard):
+  cli(*CHECKERBOARD, f'--workdir={checkerboard}', '--mode=sample')
+  x = np.load(os.path.join(checkerboard, 'samples', 'sample_4.npz'))['x']
+  assert x.shape == (1000, 2)
+  from helpers.trainer import tiny_config  # pylint: disable=g-import-not-at-top
+  dataset = data.load(tiny_config().data, 0)
+  noise = np.random.default_rng(0).normal(size=x.shape)
+  # Even 4 updates move the samples towards the data (N(0, I): ~0.90).
+  tv = metrics.sample_tv(x, dataset)
+  assert tv < metrics.sample_tv(noise, dataset) - 0.1, tv
+
+
+def test_eval_mode_reports_the_tv_of_its_samples(checkerboard):
+  cli(*CHECKERBOARD, f'--workdir={checkerboard}', '--mode=eval')
+  with open(os.path.join(checkerboard, 'eval.json'), encoding='utf-8') as f:
+    result = json.load(f)
+  assert result['step'] == 4
+  from helpers.trainer import tiny_config  # pylint: disable=g-import-not-at-top
+  dataset = data.load(tiny_config().data, 0)
+  npz = np.load(os.path.join(checkerboard, 'samples', 'eval_4.npz'))
+  assert npz['x'].shape == (1000, 2)
+  np.testing.assert_allclose(result['tv_samples'],
+                             metrics.sample_tv(npz['x'], dataset), rtol=1e-9)
+  # the density figure is that of the level-1 density the file holds
+  np.testing.assert_allclose(
+      result['tv_density'],
+      metrics.density_tv(np.log(npz['density']), dataset), rtol=1e-5)
+
+
+def test_a_2d_run_has_no_tasks(checkerboard):
+  with pytest.raises(ValueError, match='not a task of cdrl'):
+    cli(*CHECKERBOARD, f'--workdir={checkerboard}', '--mode=inpaint')
+
+
+# The class-conditional digits model (tiny networks, 2 updates).
+DIGITS = ('--config=configs/digits.py:cond', '--config.model.width=8',
+          '--config.model.mults=(1,)', '--config.model.blocks_per_res=1',
+          '--config.model.temb_dim=8', '--config.model.init_width=8',
+          '--config.model.init_mults=(1,)', '--config.model.init_blocks=1',
+          '--config.model.langevin_steps=2', '--config.data.batch_size=4',
+          '--config.sample.num=4', '--config.sample.chunk=4',
+          '--config.sample.langevin_steps=2', '--config.eval.num_samples=4',
+          '--config.train.steps=2', '--config.train.log_every=1',
+          '--config.train.ckpt_every=2', '--config.train.sample_every=2',
+          '--config.task.num=20', '--config.task.guidance_weights=(0.0,2.0)',
+          '--config.task.steps=(2,1)', '--config.task.concepts=((0,1),)',
+          '--config.task.ood_data=noise')
+
+
+@pytest.fixture(scope='module')
+def digits(tmp_path_factory):
+  return trained(tmp_path_factory, 'digits', DIGITS)
+
+
+def task(workdir, mode):
+  cli(*DIGITS, f'--workdir={workdir}', f'--mode={mode}')
+  with open(os.path.join(workdir, f'{mode}.json'), encoding='utf-8') as f:
+    result = json.load(f)
+  assert result['step'] == 2
+  return result, os.path.join(workdir, 'samples', f'{mode}_2')
+
+
+def test_guided_mode(digits):
+  result, prefix = task(digits, 'guided')
+  npz = np.load(prefix + '.npz')
+  np.testing.assert_array_equal(npz['labels'], np.repeat(np.arange(10), 2))
+  assert npz['w0'].shape == npz['w2'].shape == (20, 8, 8, 1)
+  # the weight changes the samples (same keys), and each has its figure
+  assert np.max(np.abs(npz['w0'] - npz['w2'])) > 1e-3
+  assert set(result) == {'step', 'frechet_digits_w0', 'frechet_digits_w2'}
+  assert result['frechet_digits_w0'] != result['frechet_digits_w2']
+
+
+def test_compose_mode(digits):
+  result, prefix = task(digits, 'compose')
+  npz = np.load(prefix + '.npz')
+  assert npz['x'].shape == (20, 8, 8, 1) and result['num'] == 20
+  np.testing.assert_array_equal(npz['concepts'], [[0, 1]])
+
+
+def test_inpaint_mode(digits):
+  result, prefix = task(digits, 'inpaint')
+  npz = np.load(prefix + '.npz')
+  x, obs, mask = npz['x'], npz['observed'], npz['mask']
+  # the centre square: exactly a quarter of the pixels hidden
+  assert mask.shape == x.shape and np.mean(~mask) == 0.25
+  np.testing.assert_array_equal(mask, masks.make('square', x.shape, 0))
+  np.testing.assert_array_equal(x[mask], obs[mask])
+  np.testing.assert_allclose(result['masked_pixel_mse'],
+                             np.mean((x[~mask] - obs[~mask]) ** 2), rtol=1e-5)
+  assert result['masked_pixel_mse'] > 0
+
+
+def test_ood_mode(digits):
+  result, prefix = task(digits, 'ood')
+  npz = np.load(prefix + '.npz')
+  s_in, s_out = npz['scores_in'], npz['scores_out']
+  assert len(s_in) == len(s_out) == 20
+  np.testing.assert_allclose(result['auroc'], metrics.auroc(s_in, s_out))
+  np.testing.assert_allclose(result['score_in_mean'], s_in.mean(), rtol=1e-5)
+  # Uniform noise is far from digits even for a barely trained EBM.
+  assert s_in.std() > 0 and s_out.std() > 0
+
+
+def test_fewer_steps_mode(digits):
+  result, prefix = task(digits, 'fewer_steps')
+  assert set(result) == {'step', 'frechet_digits_K2', 'frechet_digits_K1'}
+  assert result['frechet_digits_K2'] != result['frechet_digits_K1']
+  assert os.path.exists(prefix + '_K1.png')
+
+
+def test_unknown_mode_lists_the_tasks(digits):
+  with pytest.raises(ValueError, match='compose, fewer_steps, guided, '
+                     'inpaint, ood'):
+    cli(*DIGITS, f'--workdir={digits}', '--mode=bogus')
