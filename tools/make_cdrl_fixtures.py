@@ -20,7 +20,8 @@ Writes:
   every noise draw supplied. Images are stored NHWC.
 * ``authors_small.pth.tar``: a checkpoint in the layout of the authors'
   training script (DDP ``module.`` names, torch_ema states, optimiser and
-  scheduler states) of a 1-channel 8x8 EBM and U-Net, for the import test.
+  scheduler states) of a 1-channel 8x8 EBM and U-Net of one resolution
+  each (cheap to compile), for the import test.
 
 The U-Nets' GroupNorms get ``min(32, largest divisor)`` groups instead of 32
 so that 8-channel networks exist (the same rule as
@@ -183,11 +184,11 @@ def checkpoint(authors, out):
   """A small checkpoint in the layout the authors' training script saves."""
   ebm, _, unet, _, _ = authors
   torch.manual_seed(SEED + 1)
-  pi = perturb(ebm.EBM(ch_mult=(1, 2), in_channel=1, temb_dim=8, n_blocks=1,
+  pi = perturb(ebm.EBM(ch_mult=(1,), in_channel=1, temb_dim=8, n_blocks=1,
                        use_sn=True))
   pi.train()
   pi(torch.randn(2, 1, SIZE, SIZE), torch.zeros(2))
-  p = perturb(build_unet(unet.Unet, dim=8, dim_mults=(1, 1), channels=1,
+  p = perturb(build_unet(unet.Unet, dim=8, dim_mults=(1,), channels=1,
                          im_sz=SIZE, attn_resolutions=[], num_res_blocks=1,
                          tanh_out=False, residual=True))
   ddp = lambda net: collections.OrderedDict(

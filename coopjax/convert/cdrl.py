@@ -272,7 +272,7 @@ def import_checkpoint(config, checkpoint: str, workdir: str):
     problems += [f'{what}/{line}' for line in mismatches(got, want)]
   if problems:
     raise CheckpointFormatError(
-        f'{checkpoint} holds different networks than {config.model}: '
+        f'{checkpoint} holds different networks than the config\'s model: '
         + '; '.join(problems[:12])
         + (f' (and {len(problems) - 12} more)' if len(problems) > 12 else '')
         + '. Set config.model (width, temb_dim, mults, blocks_per_res, '
@@ -294,7 +294,8 @@ def import_checkpoint(config, checkpoint: str, workdir: str):
 def main(argv):
   """``python -m coopjax.convert.cdrl --checkpoint=F --config=C --workdir=W``."""
   del argv
-  from absl import flags  # pylint: disable=g-import-not-at-top
+  from absl import flags, logging  # pylint: disable=g-import-not-at-top
+  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   f = flags.FLAGS
   state = import_checkpoint(f.config, f.checkpoint, f.workdir)
   print(f'Imported {f.checkpoint} into {f.workdir} at step '
