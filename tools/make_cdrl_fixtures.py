@@ -110,7 +110,7 @@ def parity(authors, out):
   labels = torch.tensor([0, 1, 2, 3])
   arrays = {'x': nhwc(x), 'logsnr': logsnr.numpy(), 'labels': labels.numpy()}
 
-  pi = perturb(ebm.EBM(ch_mult=(1, 2), in_channel=3, temb_dim=8, n_blocks=2,
+  pi = perturb(ebm.EBM(ch_mult=(1, 2), in_channel=3, temb_dim=8, n_blocks=3,
                        use_sn=True))
   pi.train()
   for _ in range(3):  # advance u, v away from their random start

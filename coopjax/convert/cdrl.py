@@ -19,9 +19,11 @@ An existing checkpoint in the workdir is never overwritten.
 
 The name mapping (:func:`convert_state_dict`) is one table: module paths
 (:data:`MODULE_RULES`) and leaves (:func:`_leaf`), e.g.
-``module_list.10.conv1.weight_orig`` ``[out, in, 3, 3]`` ->
-``params/blocks_8/conv1/kernel`` ``[3, 3, in, out]`` (with 8 blocks per
-resolution ``module_list`` counts the pooling layers too), ``weight_u`` /
+``module_list.12.conv1.weight_orig`` ``[out, in, 3, 3]`` (with 8 blocks per
+resolution ``module_list`` counts the pooling layers too: the third block of
+the second resolution) -> ``params/rest_1/conv1/kernel[1]`` ``[3, 3, in,
+out]`` (the blocks after the first of a resolution are stacked for
+``nn.scan``; the first is ``first_1``), ``weight_u`` /
 ``weight_v`` -> ``batch_stats/.../u`` / ``v`` (``v`` reordered to the
 kernel's ``(kh, kw, in)`` flattening), ``downs.1.2.mlp.1.weight`` ->
 ``params/downs_1_2/mlp/kernel``, GroupNorm ``weight`` -> ``scale``, the
@@ -50,7 +52,9 @@ class CheckpointFormatError(ValueError):
 
 def _ebm_block(match: re.Match, blocks_per_res: int) -> str:
   """``module_list.<m>``: 0 is the stem; then per resolution
-  ``blocks_per_res`` blocks and one (parameter-free) pooling layer."""
+  ``blocks_per_res`` blocks and one (parameter-free) pooling layer. Block
+  ``j`` of resolution ``i`` is ``first_<i>`` (j = 0) or entry ``j - 1`` of
+  the stacked ``rest_<i>`` (``rest_<i>#<j - 1>`` until :func:`_stack`)."""
   m, rest = int(match.group(1)), match.group(2)
   if m == 0:
     return 'stem' + rest
@@ -60,7 +64,37 @@ def _ebm_block(match: re.Match, blocks_per_res: int) -> str:
         f'module_list.{m} has parameters but is a pooling layer with '
         f'blocks_per_res={blocks_per_res}; set config.model.blocks_per_res '
         'to the checkpoint\'s (the authors\' n_blocks).')
-  return f'blocks_{level * blocks_per_res + j}{rest}'
+  return (f'first_{level}' if j == 0 else f'rest_{level}#{j - 1}') + rest
+
+
+def _stack(node: Dict[str, Any]) -> Dict[str, Any]:
+  """Entries ``name#k`` of a dict become ``name``, their arrays stacked on a
+  new leading axis in the order of ``k`` (the layout of ``nn.scan``)."""
+  groups: Dict[str, Dict[int, Any]] = {}
+  out = {}
+  for key, value in node.items():
+    base, sep, index = key.partition('#')
+    if sep:
+      groups.setdefault(base, {})[int(index)] = value
+    else:
+      out[key] = value
+  for base, members in groups.items():
+    if sorted(members) != list(range(len(members))):
+      raise CheckpointFormatError(f'{base}: blocks {sorted(members)} found; '
+                                  'expected every block of the resolution.')
+    trees = [members[k] for k in range(len(members))]
+    out[base] = _stack_trees(trees)
+  return out
+
+
+def _stack_trees(trees: List[Any]) -> Any:
+  if isinstance(trees[0], Mapping):
+    keys = set(trees[0])
+    if any(set(t) != keys for t in trees):
+      raise CheckpointFormatError('Blocks of one resolution differ in their '
+                                  'entries.')
+    return {k: _stack_trees([t[k] for t in trees]) for k in trees[0]}
+  return np.stack(trees)
 
 
 # (regex on the torch module path, coopjax module path: a template or a
@@ -145,7 +179,7 @@ def convert_state_dict(state_dict: Mapping[str, np.ndarray],
     if key in node:
       raise CheckpointFormatError(f'{name} maps onto an entry already filled.')
     node[key] = array
-  return out
+  return {collection: _stack(tree) for collection, tree in out.items()}
 
 
 def ema_state_dict(ema: Mapping[str, Any],

@@ -81,7 +81,7 @@ def test_a_different_config_or_a_used_workdir_is_refused(tmp_path):
   config.model.width = 16
   workdir = str(tmp_path / 'run')
   with pytest.raises(convert.CheckpointFormatError,
-                     match=r'params/ebm/blocks_0/conv1/bias: \(8,\) in the '
+                     match=r'params/ebm/first_0/conv1/bias: \(8,\) in the '
                      r'checkpoint, \(16,\) in the config'):
     convert.import_checkpoint(config, CHECKPOINT, workdir)
   assert not os.path.exists(os.path.join(workdir, 'config.json'))
@@ -98,9 +98,10 @@ def test_a_different_config_or_a_used_workdir_is_refused(tmp_path):
 def test_the_mapping_table():
   rule = convert.module_path
   assert rule('module_list.0', 8) == 'stem'
-  assert rule('module_list.1.conv1', 8) == 'blocks_0/conv1'
-  assert rule('module_list.10.short_cut', 8) == 'blocks_8/short_cut'
-  assert rule('module_list.35', 8) == 'blocks_31'
+  assert rule('module_list.1.conv1', 8) == 'first_0/conv1'
+  assert rule('module_list.2.conv1', 8) == 'rest_0#0/conv1'
+  assert rule('module_list.10.short_cut', 8) == 'first_1/short_cut'
+  assert rule('module_list.35', 8) == 'rest_3#6'
   with pytest.raises(convert.CheckpointFormatError, match='pooling'):
     rule('module_list.9.conv1', 8)
   assert rule('downs.1.2.mlp.1', 0) == 'downs_1_2/mlp'

@@ -25,7 +25,7 @@ from helpers import REPO
 
 FIXTURE = os.path.join(REPO, 'tests', 'fixtures', 'cdrl', 'parity.npz')
 NETS = {
-    'ebm': models.ResNetEnergy(width=8, mults=(1, 2), blocks_per_res=2,
+    'ebm': models.ResNetEnergy(width=8, mults=(1, 2), blocks_per_res=3,
                                temb_dim=8),
     'cebm': models.ResNetEnergy(width=8, mults=(1, 2), blocks_per_res=1,
                                 temb_dim=8, num_classes=3),
@@ -97,7 +97,7 @@ def test_energies_gradients_and_initializer_outputs(fx, variables):
     close(out[name], fx[name])
   # training mode: one power iteration, stored as the authors' buffers are
   after = convert.convert_state_dict(
-      {**state_dict(fx, 'ebm'), **state_dict(fx, 'ebm_after')}, 2)
+      {**state_dict(fx, 'ebm'), **state_dict(fx, 'ebm_after')}, 3)
   jax.tree_util.tree_map(close, out['after'], after['batch_stats'])
   # and the eval-mode outputs used the stored vectors, not new ones
   assert not np.allclose(out['ebm_f_train'], fx['ebm_f'], rtol=1e-6)
@@ -114,7 +114,7 @@ def test_one_sampling_level_with_the_authors_noise(fx, variables,
       n_steps=steps)
   # the authors sampled after the training-mode forward: its u, v
   ebm_vars = jax.tree_util.tree_map(jnp.asarray, convert.convert_state_dict(
-      {**state_dict(fx, 'ebm'), **state_dict(fx, 'ebm_after')}, 2))
+      {**state_dict(fx, 'ebm'), **state_dict(fx, 'ebm_after')}, 3))
   x_t = jnp.asarray(fx['level_xt'])
   tt = jnp.full((x_t.shape[0],), t, jnp.int32)
   keys = jax.random.split(jax.random.key(0), x_t.shape[0])
