@@ -34,7 +34,8 @@ def reference(c):
 
 
 def drl(c):
-  """The DRL baseline on the cosine schedule of the 2-D setting."""
+  """The DRL baseline (the DRL authors' settings) on the cosine schedule and
+  step constant of the 2-D setting."""
   return base.drl(c, linear_schedule=False)
 
 

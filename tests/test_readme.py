@@ -16,14 +16,22 @@ def read(path):
 def python_blocks():
   """The README's Python examples, by a name in their first line."""
   blocks = re.findall(r'```python\n(.*?)```', read('README.md'), re.S)
-  assert len(blocks) == 2
-  return {'config': blocks[0], 'langevin': blocks[1]}
+  assert len(blocks) == 3
+  return {'config': blocks[0], 'langevin': blocks[1], 'blackjax': blocks[2]}
 
 
 @pytest.mark.slow
 def test_langevin_example_runs():
   code = python_blocks()['langevin']
   assert 'from coopjax.langevin import langevin' in code
+  exec(compile(code, 'README.md', 'exec'), {})  # pylint: disable=exec-used
+
+
+@pytest.mark.slow
+def test_blackjax_example_runs():
+  pytest.importorskip('blackjax')
+  code = python_blocks()['blackjax']
+  assert 'e = s ** 2 / 2' in code
   exec(compile(code, 'README.md', 'exec'), {})  # pylint: disable=exec-used
 
 

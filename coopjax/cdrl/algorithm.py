@@ -38,7 +38,9 @@ class CDRLAlgorithm:
     self.config = config
     self.example_shape = tuple(dataset.example_shape)
     self.kind = dataset.kind
-    initializer = build_initializer(config.model)
+    init_conditional = bool(config.model.init_conditional)
+    initializer = build_initializer(
+        config.model if init_conditional else _unconditional(config.model))
     if config.algorithm == 'drl' and initializer is not None:
       raise ValueError("config.algorithm='drl' has no initializer: set "
                        "config.model.initializer='none'.")
@@ -59,7 +61,11 @@ class CDRLAlgorithm:
         levels=schedules.levels_from_config(config.schedule),
         n_steps=config.model.langevin_steps, tweedie=config.model.tweedie,
         num_classes=num_classes,
-        label_drop=float(config.model.label_drop))
+        label_drop=float(config.model.label_drop),
+        level_input=config.model.level_input,
+        pair_noise=config.model.pair_noise,
+        init_conditional=init_conditional,
+        sample_noise=float(config.model.sample_noise))
     self.optimizers = {'ebm': ts.make_optimizer(config.optim.ebm)}
     if initializer is not None:
       self.optimizers['init'] = ts.make_optimizer(config.optim.init)
@@ -77,8 +83,9 @@ class CDRLAlgorithm:
     params = {'ebm': ebm_vars['params']}
     stats = {'ebm': ebm_vars.get('batch_stats', {})}
     if self.model.initializer is not None:
-      params['init'] = self.model.initializer.init(k_init, x, logsnr,
-                                                   **kwargs)['params']
+      params['init'] = self.model.initializer.init(
+          k_init, x, logsnr, **(kwargs if self.model.label_init else {})
+      )['params']
     return params, stats
 
   def grads_fn(self, params, stats, batch, keys, step):
@@ -161,6 +168,14 @@ class CDRLAlgorithm:
   def tasks(self):
     """CLI modes beyond train/sample/eval: ``{name: fn(state, dataset, prefix)}``."""
     return cdrl_tasks.tasks_for(self)
+
+
+def _unconditional(model_cfg):
+  """``config.model`` with ``num_classes=0``: builds an unconditional network."""
+  cfg = model_cfg.copy_and_resolve_references()
+  with cfg.unlocked():
+    cfg.num_classes = 0
+  return cfg
 
 
 def _model_classes(dataset) -> int:

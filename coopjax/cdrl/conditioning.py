@@ -9,7 +9,8 @@ evaluates is a weighted sum over a few conditions,
 which a :class:`Condition` holds. Plain conditional sampling is one term with
 weight 1; classifier-free guidance at weight w is ``(1 + w) f(y|c) - w
 f(y|null)``; the composition of concepts ``c_1..c_n`` is ``f(y|null) + sum_i
-(1 + w) [f(y|c_i) - f(y|null)]``.
+(1 + w) [f(y|c_i) - f(y|null)]`` for the EBM, with its own (non-extrapolating)
+weights for a conditional initializer (:func:`composed`).
 
 Binary attributes (CelebA) become concepts too: attribute ``i`` with value
 ``v`` in {0, 1} is label ``1 + 2 i + v`` (``2 n`` concepts plus null).
@@ -17,7 +18,7 @@ Binary attributes (CelebA) become concepts too: attribute ``i`` with value
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -32,10 +33,14 @@ class Condition(NamedTuple):
 
   Attributes:
     labels: ``[n_terms, B]`` int32 model labels (0 = null).
-    coefs: ``[n_terms]`` float32 weights.
+    coefs: ``[n_terms]`` float32 weights of the EBM terms.
+    init_coefs: ``[n_terms]`` float32 weights of a conditional initializer's
+      means, or None for ``coefs``. They sum to 1, so the proposal stays a
+      guided (not extrapolated) mean.
   """
   labels: jax.Array
   coefs: jax.Array
+  init_coefs: Optional[jax.Array] = None
 
 
 def model_label(label: jax.Array) -> jax.Array:
@@ -64,6 +69,12 @@ def guided(labels: jax.Array, w: float) -> Condition:
 def composed(labels: jax.Array, w: float) -> Condition:
   """Composition ``f(y|null) + sum_i (1 + w)[f(y|c_i) - f(y|null)]``.
 
+  The EBM terms compose as above. A conditional initializer's mean is the
+  average of the concepts' guided means, ``(1/n) sum_i [(1 + w) g(x|c_i) - w
+  g(x|null)]`` (the EBM's weights would extrapolate it: ``-5 g(null) + 2
+  sum_i g(c_i)`` for 3 concepts at w = 1); an unconditional initializer (the
+  paper's composition set-up) ignores both.
+
   Args:
     labels: ``[n, B]`` model labels of the ``n`` concepts per example.
     w: guidance weight of every concept.
@@ -72,7 +83,10 @@ def composed(labels: jax.Array, w: float) -> Condition:
   n = labels.shape[0]
   coefs = jnp.concatenate([jnp.asarray([1.0 - n * (1.0 + w)]),
                            jnp.full((n,), 1.0 + w)]).astype(jnp.float32)
-  return Condition(jnp.concatenate([jnp.zeros_like(labels[:1]), labels]), coefs)
+  init_coefs = jnp.concatenate([jnp.asarray([-w]), jnp.full(
+      (n,), (1.0 + w) / n)]).astype(jnp.float32)
+  return Condition(jnp.concatenate([jnp.zeros_like(labels[:1]), labels]),
+                   coefs, init_coefs)
 
 
 def training_labels(labels: jax.Array, keys: jax.Array,

@@ -18,15 +18,25 @@ def training_pairs(model: CDRLModel, x: jax.Array, keys: jax.Array):
   """Levels, noisy pairs and the positive samples for a data batch.
 
   Returns:
-    ``(t, x_t, y_data)``: ``t`` ``[B]`` uniform in 1..T; ``x_t`` and
-    ``x_{t-1}`` share one noise draw (variance reduction); ``y_data =
-    scale_t x_{t-1}``.
+    ``(t, x_t, y_data)``: ``t`` ``[B]`` uniform in 1..T; ``y_data =
+    scale_t x_{t-1}``. With ``model.pair_noise == 'shared'`` (CDRL) ``x_t``
+    and ``x_{t-1}`` share one noise draw (variance reduction); with
+    ``'independent'`` (DRL) ``x_t = sqrt(as_t) x_{t-1} + sqrt(beta_t) eps'``
+    with a second, independent draw, as the DRL authors' ``q_sample_pairs``.
   """
   k_t, k_eps = split_each(keys, 2)
   t = jax.vmap(lambda k: jax.random.randint(k, (), 1, model.num_levels + 1))(k_t)
-  eps = per_example_normal(k_eps, x.shape[1:], x.dtype)
-  y_data = bcast(model.consts.y_scale[t], x) * noisy(model, x, t - 1, eps)
-  return t, noisy(model, x, t, eps), y_data
+  if model.pair_noise == 'shared':
+    eps = per_example_normal(k_eps, x.shape[1:], x.dtype)
+    x_prev, x_t = noisy(model, x, t - 1, eps), noisy(model, x, t, eps)
+  else:
+    k_eps, k_step = split_each(k_eps, 2)
+    x_prev = noisy(model, x, t - 1,
+                   per_example_normal(k_eps, x.shape[1:], x.dtype))
+    step_eps = per_example_normal(k_step, x.shape[1:], x.dtype)
+    x_t = (bcast(jnp.sqrt(model.consts.alpha_sq[t]), x) * x_prev +
+           bcast(jnp.sqrt(model.consts.beta[t]), x) * step_eps)
+  return t, x_t, bcast(model.consts.y_scale[t], x) * x_prev
 
 
 def _unpack(batch):
@@ -83,7 +93,7 @@ def loss_and_grads(model: CDRLModel, params: Dict[str, Params],
   def ebm_loss(p):
     f, updates = model.ebm.apply(
         {'params': p, 'batch_stats': stats['ebm']},
-        jnp.concatenate([y_data, y_k]), model.consts.logsnr[:-1],
+        jnp.concatenate([y_data, y_k]), model.net_input[:-1],
         jnp.concatenate([t, t]) - 1, True, both_labels, method=level_energy,
         mutable=['batch_stats'])
     f_pos, f_neg = f[:batch_size], f[batch_size:]

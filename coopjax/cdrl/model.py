@@ -29,9 +29,10 @@ import jax
 import jax.numpy as jnp
 
 from coopjax.cdrl.conditioning import Condition
-from coopjax.cdrl.schedules import Levels
+from coopjax.cdrl.schedules import Levels, network_input
 
 Params = Any
+PAIR_NOISE = ('shared', 'independent')
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -47,6 +48,18 @@ class CDRLModel:
     num_classes: classes the networks are conditioned on (0: unconditional);
       see :mod:`coopjax.cdrl.conditioning`.
     label_drop: probability of training on the null label instead.
+    level_input: what the networks' noise-level input receives: ``'logsnr'``
+      (CDRL) or ``'index'`` (DRL's integer level; see
+      :func:`coopjax.cdrl.schedules.network_input`).
+    pair_noise: ``'shared'`` (CDRL's variance reduction: ``x_t`` and
+      ``x_{t-1}`` of a training pair share one noise draw) or
+      ``'independent'`` (DRL: ``x_t`` is drawn from ``x_{t-1}`` with fresh
+      noise).
+    init_conditional: with ``num_classes``, whether the initializer is
+      conditioned on the label too (False: an unconditional initializer
+      proposes for every condition, as in the paper's composition set-up).
+    sample_noise: Langevin noise scale when sampling (training chains use
+      1; DRL's FID samples use 0.99).
   """
   ebm: nn.Module
   initializer: Optional[nn.Module]
@@ -55,6 +68,16 @@ class CDRLModel:
   tweedie: bool = False
   num_classes: int = 0
   label_drop: float = 0.1
+  level_input: str = 'logsnr'
+  pair_noise: str = 'shared'
+  init_conditional: bool = True
+  sample_noise: float = 1.0
+
+  def __post_init__(self):
+    if self.pair_noise not in PAIR_NOISE:
+      raise ValueError(f'Unknown pair_noise {self.pair_noise!r}; expected one '
+                       f'of {PAIR_NOISE}.')
+    network_input(self.levels, self.level_input)  # validates level_input
 
   @property
   def num_levels(self) -> int:
@@ -64,6 +87,16 @@ class CDRLModel:
   def consts(self) -> Levels:
     """The per-level constants as JAX arrays, indexable by traced levels."""
     return self.levels.as_jax()
+
+  @property
+  def net_input(self) -> jax.Array:
+    """``[T+1]``: the networks' noise-level input for levels ``0..T``."""
+    return jnp.asarray(network_input(self.levels, self.level_input))
+
+  @property
+  def label_init(self) -> bool:
+    """Whether the initializer takes the condition's labels."""
+    return bool(self.num_classes) and self.init_conditional
 
 
 def bcast(v: jax.Array, x: jax.Array) -> jax.Array:
@@ -103,10 +136,10 @@ def level_features(model: CDRLModel, ebm_vars: Params, t: jax.Array,
   ``[n_terms]`` axis.
   """
   if cond is None:
-    table = model.ebm.apply(ebm_vars, model.consts.logsnr[:-1],
+    table = model.ebm.apply(ebm_vars, model.net_input[:-1],
                             method='time_features')
     return jax.tree_util.tree_map(lambda a: a[t - 1], table)
-  logsnr = model.consts.logsnr[t - 1]
+  logsnr = model.net_input[t - 1]
   return jax.vmap(lambda lab: model.ebm.apply(
       ebm_vars, logsnr, label=lab, method='time_features'))(cond.labels)
 

@@ -43,14 +43,18 @@ def propose(model: CDRLModel, init_params: Params, x_t: jax.Array,
   """The chain's start ``y_0`` for ``x_t`` at levels ``t`` ``[B]``.
 
   With an initializer: ``g_phi(x_t, logsnr_t) + sqrt(beta_tilde_t) scale_t
-  eps``, the mean weighted over the terms of ``cond`` (guidance and
-  composition act on the initializer as on the EBM); for DRL (no
-  initializer) ``y_0 = x_t``. ``dropout_keys`` (``[B]``) switch on the
-  initializer's dropout (training).
+  eps``. A conditional initializer (``model.label_init``) gives the mean
+  weighted over the condition's initializer terms (``cond.init_coefs``, or
+  ``cond.coefs`` where None: guidance acts on the initializer as on the
+  EBM; a composition averages its concepts' guided means, see
+  :func:`coopjax.cdrl.conditioning.composed`); an unconditional one gives
+  ``g_phi(x_t)`` for every condition. For DRL (no initializer) ``y_0 =
+  x_t``. ``dropout_keys`` (``[B]``) switch on the initializer's dropout
+  (training).
   """
   if model.initializer is None:
     return x_t
-  logsnr = model.consts.logsnr[t]
+  logsnr = model.net_input[t]
   kwargs = {} if dropout_keys is None else {'dropout_keys': dropout_keys}
 
   def mean(label):
@@ -59,12 +63,14 @@ def propose(model: CDRLModel, init_params: Params, x_t: jax.Array,
     return model.initializer.apply({'params': init_params}, x_t, logsnr,
                                    **kwargs)
 
-  if cond is None:
+  if cond is None or not model.label_init:
     m = mean(None)
-  elif cond.coefs.shape[0] == 1:
-    m = cond.coefs[0] * mean(cond.labels[0])
   else:
-    m = jnp.tensordot(cond.coefs, jax.vmap(mean)(cond.labels), 1)
+    coefs = cond.coefs if cond.init_coefs is None else cond.init_coefs
+    if coefs.shape[0] == 1:
+      m = coefs[0] * mean(cond.labels[0])
+    else:
+      m = jnp.tensordot(coefs, jax.vmap(mean)(cond.labels), 1)
   std = bcast(model.consts.proposal_std[t], x_t)
   return m + std * per_example_normal(keys, x_t.shape[1:], x_t.dtype)
 
@@ -130,6 +136,8 @@ def sample(model: CDRLModel, ebm_vars: Params, init_params: Optional[Params],
            inpaint: Optional[Tuple[jax.Array, jax.Array]] = None):
   """Algorithm 2: draw ``num`` samples, from ``x_T ~ N(0, I)`` down to ``x_0``.
 
+  The Langevin chains use the noise scale ``model.sample_noise``.
+
   Args:
     model: the model.
     ebm_vars: EBM variables (typically the EMA parameters).
@@ -167,8 +175,8 @@ def sample(model: CDRLModel, ebm_vars: Params, init_params: Optional[Params],
       known = scale * noisy(model, x_obs, t - 1, obs_eps)
       y0 = jnp.where(mask, known, y0)
       clamp = (mask, known)
-    y_k, _ = refine(model, ebm_vars, y0, x_t, tt, k_chain, n_steps, cond=cond,
-                    clamp=clamp)
+    y_k, _ = refine(model, ebm_vars, y0, x_t, tt, k_chain, n_steps,
+                    noise_scale=model.sample_noise, cond=cond, clamp=clamp)
     x_prev = y_k / scale
     return x_prev, (x_prev, y0 / scale)
 

@@ -20,6 +20,8 @@ import numpy as np
 # subsampled at these indices.
 DRL_INDICES = (0, 100, 200, 300, 400, 500, 999)
 CT_MODES = ('sigma', 'inv_sigma0', 'one')
+# What the networks' noise-level input receives (see :func:`network_input`).
+LEVEL_INPUTS = ('logsnr', 'index')
 
 
 class Levels(NamedTuple):
@@ -142,6 +144,42 @@ def make_levels(abar: np.ndarray, step_const: float = 4e-4,
       loss_weight=pad(np.sqrt(beta[0] / beta)),
       proposal_std=pad(np.sqrt(beta_tilde) * scale),
   )
+
+
+def index_input(index: np.ndarray) -> np.ndarray:
+  """The logSNR input under which a network's embedding sees the integer ``index``.
+
+  The networks embed a logSNR ``l`` as ``sinusoidal(1000 * arctan(exp(-l /
+  2)) / (pi / 2))`` (:mod:`coopjax.models.embedding`); this is the inverse,
+  ``-2 log tan(pi * index / 2000)``, so that the embedding is
+  ``sinusoidal(index)`` exactly as DRL's network embeds its integer level
+  (float32-exact to ~1e-6 for ``1 <= index < 1000``). Index 0 would need an
+  infinite logSNR, which the embedding clips: callers feed indices >= 1.
+  """
+  index = np.asarray(index, np.float64)
+  if np.any(index < 1) or np.any(index >= 1000):
+    raise ValueError(f'index_input needs integers in 1..999, got {index}.')
+  return (-2.0 * np.log(np.tan(0.5 * np.pi * index / 1000.0))).astype(
+      np.float32)
+
+
+def network_input(levels: Levels, level_input: str = 'logsnr') -> np.ndarray:
+  """``[T+1]``: what the networks' noise-level input receives for level ``i``.
+
+  ``'logsnr'`` (CDRL): ``logsnr_i``. ``'index'`` (DRL, Gao et al. 2021): the
+  integer ``i + 1`` through :func:`index_input`. DRL's code conditions the
+  EBM that models ``x_{t-1}`` given ``x_t`` on its 0-based index ``t - 1``;
+  coopjax feeds ``t`` (the embedding cannot express 0). The shift rotates
+  each sine/cosine pair of the embedding by a fixed angle, an orthogonal map
+  the first dense layer absorbs (its spectral norm unchanged), so the model
+  family is the same (docs/algorithms.md).
+  """
+  if level_input == 'logsnr':
+    return np.asarray(levels.logsnr, np.float32)
+  if level_input == 'index':
+    return index_input(np.arange(1, levels.num_levels + 2))
+  raise ValueError(f'Unknown level input {level_input!r}; expected one of '
+                   f'{LEVEL_INPUTS}.')
 
 
 def levels_from_config(cfg) -> Levels:

@@ -54,6 +54,10 @@ def model(**overrides) -> ml_collections.ConfigDict:
       init_dropout=0.1,        # unet: dropout
       langevin_steps=15,       # K, Langevin steps per level
       tweedie=True,            # final Tweedie denoising step of the samples
+      level_input='logsnr',    # networks' noise-level input: 'logsnr' (CDRL) or 'index' (DRL)
+      pair_noise='shared',     # training pair noise: 'shared' (CDRL) or 'independent' (DRL)
+      init_conditional=True,   # conditional models: initializer conditioned on the label too
+      sample_noise=1.0,        # Langevin noise scale when sampling (DRL's FID samples: 0.99)
   ), overrides, 'model')
 
 
@@ -92,13 +96,26 @@ def get_config() -> ml_collections.ConfigDict:
 
 def drl(c: ml_collections.ConfigDict,
         linear_schedule: bool = True) -> ml_collections.ConfigDict:
-  """The DRL baseline: no initializer, K = 30 and (``linear_schedule``)
-  DRL's linear schedule with step constant 2e-4."""
+  """The DRL baseline as the authors' code (``ruiqigao/recovery_likelihood``).
+
+  No initializer (the chain starts at ``x_t``), K = 30, the EBM conditioned
+  on the integer level, the pair's two noisy versions drawn with independent
+  noise, no Tweedie step, samples with Langevin noise scale 0.99 (the
+  authors' FID setting), EBM warm-up 1000 updates without gradient
+  clipping, EMA 0.999 (the optimiser's lr and betas are already theirs:
+  Adam 1e-4, 0.9, 0.999); with ``linear_schedule`` DRL's linear schedule
+  (1000 betas 1e-4..0.02 at steps 0, 100, .., 500, 999) and step constant
+  2e-4 with ``c_t = sigma_{t-1} / sigma_0``. Network departures:
+  docs/algorithms.md, section 5.
+  """
   c.algorithm = 'drl'
-  c.model.initializer = 'none'
-  c.model.langevin_steps = 30
+  c.model.update(initializer='none', langevin_steps=30, tweedie=False,
+                 level_input='index', pair_noise='independent',
+                 sample_noise=0.99)
   if linear_schedule:
-    c.schedule.update(kind='drl_linear', step_const=2e-4)
+    c.schedule.update(kind='drl_linear', step_const=2e-4, ct_mode='sigma')
+  c.optim.ebm.update(warmup=1000, warmup_offset=0, grad_clip=0.0)
+  c.train.ema = 0.999
   return c
 
 

@@ -72,6 +72,8 @@ def train(**overrides: Any) -> ml_collections.ConfigDict:
       ema=0.9999,              # EMA decay of the parameters (0: EMA = params)
       keep_checkpoints=3,      # checkpoints kept on disk
       on_nonfinite='stop',     # non-finite loss: 'stop', 'skip' or 'rollback'
+      best_metric='',          # keep the best checkpoint by this metric ('' = off), e.g. 'fid'
+      best_mode='min',         # best_metric: 'min' (lower is better) or 'max'
   ), overrides, 'train')
 
 
@@ -91,6 +93,11 @@ def eval_(**overrides: Any) -> ml_collections.ConfigDict:
       num_samples=50000,       # samples drawn by --mode=eval
       inception_path='',       # converted Inception weights for FID/IS ('' = no FID)
       cache_dir='',            # data statistics cache ('' = <workdir>/cache)
+      fid_clamp=True,          # clamp samples to [-1, 1] before Inception (CDRL authors)
+      fid_quantize='none',     # samples to uint8 first: 'none', 'round' or 'floor' (DRL authors)
+      fid_reference='train',   # real statistics from the 'train' or 'test' split
+      fid_num_real=50000,      # at most this many real images for the statistics
+      checkpoint='latest',     # sample/eval/tasks use the 'latest' or the 'best' checkpoint (train.best_metric)
   ), overrides, 'eval')
 
 

@@ -24,6 +24,8 @@ from coopjax.metrics.density import sample_tv
 from coopjax.metrics.density import tv_distance
 from coopjax.metrics.digits_classifier import digits_frechet
 from coopjax.metrics.fid import fid_and_is
+from coopjax.metrics.fid import prepare_samples
+from coopjax.metrics.fid import weights_hash
 from coopjax.metrics.frechet import frechet_distance
 from coopjax.metrics.frechet import gaussian_stats
 from coopjax.metrics.frechet import GaussianStats

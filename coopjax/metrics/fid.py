@@ -42,6 +42,38 @@ def real_images(dataset, split: str, num: int) -> np.ndarray:
   raise ValueError(f"split={split!r}; expected 'train' or 'test'.")
 
 
+QUANTIZE = ('none', 'round', 'floor')
+
+
+def prepare_samples(samples: np.ndarray, clamp: bool = True,
+                    quantize: str = 'none') -> np.ndarray:
+  """Samples as Inception sees them under an FID protocol, float32 in [-1, 1].
+
+  Args:
+    samples: ``[N, H, W, C]`` in [-1, 1] (values beyond are possible), or
+      uint8 (returned as floats, unchanged otherwise).
+    clamp: clamp to [-1, 1] first, as the CDRL authors' code does before
+      Inception (``torch.clamp(x, -1, 1)``).
+    quantize: ``'none'``; ``'round'`` to the nearest of the 256 uint8 levels
+      (what saving PNGs does); ``'floor'``: truncate to uint8, as the DRL
+      authors' ``tf.cast(clip((x + 1) * 127.5, 0, 255), uint8)``. Both clip
+      to the uint8 range whatever ``clamp`` says.
+  """
+  if quantize not in QUANTIZE:
+    raise ValueError(f'Unknown FID quantisation {quantize!r}; expected one '
+                     f'of {QUANTIZE}.')
+  if np.asarray(samples).dtype == np.uint8:
+    return to_float(np.asarray(samples))
+  x = np.asarray(samples, np.float32)
+  if clamp:
+    x = np.clip(x, -1.0, 1.0)
+  if quantize != 'none':
+    level = np.clip((x + 1.0) * 127.5, 0.0, 255.0)
+    level = np.floor(level) if quantize == 'floor' else np.round(level)
+    x = to_float(level.astype(np.uint8))
+  return x
+
+
 def features_stats(images: np.ndarray, variables, batch_size: int,
                    log: Optional[Callable[[str], None]] = None
                    ) -> Tuple[Tuple[np.ndarray, np.ndarray], np.ndarray]:
@@ -90,7 +122,8 @@ def reference_stats(dataset, variables, weights_id: str, cache_dir: str,
 def fid_and_is(samples: np.ndarray, dataset, inception_path: str,
                cache_dir: str, split: str = 'train', num_real: int = 50000,
                batch_size: int = 100, splits: int = 10,
-               log: Optional[Callable[[str], None]] = None
+               log: Optional[Callable[[str], None]] = None,
+               clamp: bool = True, quantize: str = 'none'
                ) -> Dict[str, float]:
   """FID of samples against the dataset's real images, and their IS.
 
@@ -105,6 +138,7 @@ def fid_and_is(samples: np.ndarray, dataset, inception_path: str,
     batch_size: images per Inception call.
     splits: Inception Score splits (at most N).
     log: progress printer (default :func:`coopjax.console.log`).
+    clamp, quantize: how the samples are prepared (:func:`prepare_samples`).
 
   Returns:
     ``{'fid', 'inception_score', 'inception_score_std'}``.
@@ -114,12 +148,12 @@ def fid_and_is(samples: np.ndarray, dataset, inception_path: str,
       ``inception.load_weights``).
   """
   log = console.log if log is None else log
+  images = prepare_samples(samples, clamp, quantize)
   variables = inception.load_weights(inception_path)
   mu_r, sigma_r = reference_stats(dataset, variables,
                                   weights_hash(inception_path), cache_dir,
                                   split, num_real, batch_size, log)
-  (mu, sigma), logits = features_stats(to_float(np.asarray(samples)),
-                                       variables, batch_size, log)
+  (mu, sigma), logits = features_stats(images, variables, batch_size, log)
   score, std = inception.inception_score(logits, min(splits, len(logits)))
   return {'fid': frechet.frechet_distance(mu, sigma, mu_r, sigma_r),
           'inception_score': score, 'inception_score_std': std}

@@ -1,19 +1,20 @@
-"""A reusable, jit-compiled Langevin sampler for any per-example log-density.
+"""A reusable, jit-compiled Langevin chain for any per-example log-density.
 
-The chain is one :func:`jax.lax.scan` over steps with the per-step keys split
-up front. One step, for step size ``s`` and ``noise_scale`` ``n``::
+The chain is a :func:`jax.lax.scan` of the one-step kernels of
+:mod:`coopjax.samplers.kernels` over a batch of chains, with the per-step keys
+split up front. One step, for step size ``s`` and ``noise_scale`` ``n``::
 
     x <- x + (s^2 / 2) * grad_x log p(x) + s * n * eps,      eps ~ N(0, I)
 
 ``n = 0`` gives plain gradient ascent on ``log p``. Optional extras: clipping of
 the drift ``(s^2 / 2) grad log p`` per coordinate, clipping of ``x`` to a box,
-and a Metropolis-adjusted variant (MALA) that keeps the target exactly
-invariant.
+clamping coordinates (inpainting) and a Metropolis-adjusted variant (MALA)
+that keeps the target exactly invariant. (blackjax's step size is ``s^2 / 2``.)
 
 Example, from any JAX code::
 
     import jax, jax.numpy as jnp
-    from coopjax.samplers import langevin
+    from coopjax.samplers.langevin import langevin
 
     def log_prob(x, mean):                      # per-example log-density, [B]
         return -0.5 * jnp.sum((x - mean) ** 2, axis=-1)
@@ -21,77 +22,130 @@ Example, from any JAX code::
     x0 = jnp.zeros((1000, 2))
     x, info = langevin(log_prob, x0, jax.random.key(0), n_steps=500,
                        step_size=0.5, args=(jnp.array([1.0, -2.0]),))
-    # x ~ N(mean, I); info.log_prob[k] is the mean log-density after step k.
+    # x ~ N(mean, I); info.log_prob[k] is the mean log-density before step k,
+    # info.chain_log_prob[k] each chain's.
 
-Pass arrays the log-density depends on (network parameters, conditioning)
-through ``args`` instead of closing over them: the compiled chain is cached on
-the identity of ``log_prob`` and the static options, so a new closure per call
-recompiles while new ``args`` of the same shapes do not.
+The compiled chain is cached on the *code* of ``log_prob`` and the static
+options: arrays the log-density depends on may be passed through ``args`` or
+closed over (``lambda x: log_prob(x, mean)`` built anew per call reuses the
+compiled chain; see :mod:`coopjax.samplers.closures`).
 """
 
 from __future__ import annotations
 
 import functools
+import operator
 from typing import Any, Callable, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 
+from coopjax.samplers import closures
+from coopjax.samplers import kernels
+from coopjax.samplers import keys as keys_lib
+
 LogProbFn = Callable[..., jax.Array]
 
 
 class LangevinInfo(NamedTuple):
-  """Per-step diagnostics of a chain, each of shape ``[n_steps]``.
+  """Per-step diagnostics of a chain.
+
+  ``log_prob``, ``grad_norm`` and ``accept_rate`` are batch means, ``[n_steps]``;
+  the ``chain_*`` fields are per chain, ``[n_steps, *batch]``. Log-densities
+  and gradient norms are those of the state step ``k`` starts from.
 
   Attributes:
-    log_prob: mean over examples of ``log p(x)`` at the start of each step.
-    grad_norm: mean over examples of ``||grad_x log p||`` at the start of each step.
+    log_prob: mean over chains of ``log p(x)`` at the start of each step.
+    grad_norm: mean over chains of ``||grad_x log p||`` at the start of each step.
     accept_rate: fraction of accepted proposals per step (1.0 without MALA).
+    chain_log_prob: each chain's ``log p(x)`` at the start of each step.
+    chain_grad_norm: each chain's ``||grad_x log p||`` at the start of each step.
+    accepted: whether each chain's proposal was accepted at each step.
+    acceptance_prob: each chain's MALA acceptance probability (1 without MALA).
   """
   log_prob: jax.Array
   grad_norm: jax.Array
   accept_rate: jax.Array
+  chain_log_prob: jax.Array
+  chain_grad_norm: jax.Array
+  accepted: jax.Array
+  acceptance_prob: jax.Array
 
 
-def _expand(v: jax.Array, x: jax.Array) -> jax.Array:
-  """Broadcasts a scalar or per-example ``[B]`` value against ``x`` ``[B, ...]``."""
-  v = jnp.asarray(v, x.dtype)
-  return v.reshape(v.shape + (1,) * (x.ndim - v.ndim))
-
-
-def _normal(keys: jax.Array, x: jax.Array) -> jax.Array:
-  """Standard normal noise like ``x`` from one key or one key per example."""
-  if keys.ndim == 0:
-    return jax.random.normal(keys, x.shape, x.dtype)
-  return jax.vmap(lambda k: jax.random.normal(k, x.shape[1:], x.dtype))(keys)
-
-
-def _uniform(keys: jax.Array, batch: int, dtype) -> jax.Array:
-  """``[B]`` uniforms from one key or one key per example."""
-  if keys.ndim == 0:
-    return jax.random.uniform(keys, (batch,), dtype)
-  return jax.vmap(lambda k: jax.random.uniform(k, (), dtype))(keys)
-
-
-def split_keys(key: jax.Array, n_steps: int) -> jax.Array:
-  """Splits a key (or a ``[B]`` array of per-example keys) into per-step keys.
+def split_keys(key: Any, n_steps: int) -> jax.Array:
+  """Splits a key (or an array of per-chain keys) into per-step keys.
 
   Returns:
-    ``[n_steps, 2]`` keys for a single key, ``[n_steps, 2, B]`` for per-example
-    keys (index 0: Gaussian noise, index 1: the MALA accept draw).
+    typed keys, ``[n_steps, 2]`` for a single key, ``[n_steps, 2, *batch]``
+    for per-chain keys. The chain uses index 0 as each step's key (the noise;
+    MALA splits it again into noise and accept keys).
   """
+  key = keys_lib.as_keys(key)
   if key.ndim == 0:
     return jax.random.split(key, (n_steps, 2))
-  per_example = jax.vmap(lambda k: jax.random.split(k, (n_steps, 2)))(key)
-  return jnp.moveaxis(per_example, 0, -1)
+  per_chain = jax.vmap(lambda k: jax.random.split(k, (n_steps, 2)))(
+      key.reshape(-1))
+  return jnp.moveaxis(per_chain, 0, -1).reshape((n_steps, 2) + key.shape)
+
+
+def _record(state: kernels.LangevinState, accepted: jax.Array,
+            prob: jax.Array) -> Tuple[jax.Array, ...]:
+  return state.log_prob, kernels.grad_norm(state), accepted, prob
+
+
+def _info(per_chain: Tuple[jax.Array, ...]) -> LangevinInfo:
+  """Batch means and the per-chain ``[n_steps, *batch]`` records."""
+  lps, gns, accepted, probs = per_chain
+  axes = tuple(range(1, lps.ndim))
+  return LangevinInfo(jnp.mean(lps, axis=axes), jnp.mean(gns, axis=axes),
+                      jnp.mean(accepted.astype(lps.dtype), axis=axes),
+                      lps, gns, accepted, probs)
 
 
 @functools.partial(
-    jax.jit,
-    static_argnames=('log_prob', 'n_steps', 'mala', 'clip_drift', 'clip_x'))
+    jax.jit, static_argnames=('n_steps', 'mala', 'clip_drift', 'clip_x'))
+def _chain(log_prob, x0, key, step_size, noise_scale, clamp, args, *,
+           n_steps, mala, clip_drift, clip_x):
+  """The jitted chain; ``log_prob`` is a :class:`closures.PytreeCallable`."""
+
+  def fn(x):
+    return log_prob(x, *args)
+
+  if n_steps == 0:
+    lp = jax.eval_shape(fn, x0)
+    empty = jnp.zeros((0,) + lp.shape, lp.dtype)
+    return x0, _info((empty, empty, empty.astype(bool), empty))
+  opts = dict(step_size=step_size, noise_scale=noise_scale,
+              clip_drift=clip_drift)
+  if mala:
+    state = kernels.init(x0, fn)
+    keys_lib.check_key_batch(key, state.log_prob.shape)
+
+    def mala_body(st, k):
+      new, info = kernels.mala_step(k, st, fn, **opts)
+      return new, _record(st, info.accepted, info.acceptance_prob)
+
+    state, per_chain = jax.lax.scan(mala_body, state,
+                                    split_keys(key, n_steps)[:, 0])
+    return state.position, _info(per_chain)
+
+  # ULA: ula_step is init after ula_position; scanning them the other way
+  # round (init, then ula_position) traces log_prob's gradient once and
+  # evaluates it n_steps times, with no gradient at the final position.
+  def ula_body(x, k):
+    st = kernels.init(x, fn)
+    keys_lib.check_key_batch(key, st.log_prob.shape)
+    ones = jnp.ones_like(st.log_prob)
+    return (kernels.ula_position(k, st, clip_x=clip_x, clamp=clamp, **opts),
+            _record(st, ones.astype(bool), ones))
+
+  x, per_chain = jax.lax.scan(ula_body, x0, split_keys(key, n_steps)[:, 0])
+  return x, _info(per_chain)
+
+
 def langevin(log_prob: LogProbFn,
-             x0: jax.Array,
-             key: jax.Array,
+             x0: Any,
+             key: Any,
              *,
              n_steps: int,
              step_size: Any,
@@ -99,17 +153,22 @@ def langevin(log_prob: LogProbFn,
              clip_drift: Optional[float] = None,
              clip_x: Optional[Tuple[float, float]] = None,
              mala: bool = False,
-             clamp: Optional[Tuple[jax.Array, jax.Array]] = None,
-             args: Tuple[Any, ...] = ()) -> Tuple[jax.Array, LangevinInfo]:
+             clamp: Optional[Tuple[Any, Any]] = None,
+             args: Tuple[Any, ...] = ()) -> Tuple[Any, LangevinInfo]:
   """Runs ``n_steps`` of (optionally Metropolis-adjusted) Langevin dynamics.
 
   Args:
-    log_prob: pure function ``log_prob(x, *args) -> [B]`` giving each example's
-      log-density up to a constant. Examples must not interact (the gradient
-      of the sum is taken).
-    x0: initial state ``[B, ...]``.
-    key: a PRNG key, or a ``[B]`` array of per-example keys. Per-example keys
-      make the chain's noise independent of how the batch is sharded.
+    log_prob: function ``log_prob(x, *args) -> [B]`` giving each example's
+      (chain's) log-density up to a constant. Examples must not interact (the
+      gradient of the sum is taken). A new closure of the same code does not
+      recompile (arrays it closes over are traced, other values are static).
+    x0: initial state: an array ``[B, ...]`` or any pytree of arrays whose
+      leaves all start with the batch shape ``[B]`` (a scalar ``log_prob``
+      runs one chain).
+    key: a PRNG key (typed, ``jax.random.key``, or legacy uint32,
+      ``jax.random.PRNGKey``), or a ``[B]`` batch of either (per-example keys,
+      e.g. ``jax.random.split(key, B)``). Per-example keys make a chain's noise
+      independent of how the batch is sharded.
     n_steps: number of steps (static).
     step_size: ``s``, a scalar or a per-example ``[B]`` array.
     noise_scale: multiplies the injected noise; 0 gives gradient ascent.
@@ -120,82 +179,38 @@ def langevin(log_prob: LogProbFn,
     mala: accept or reject each proposal with the Metropolis-Hastings ratio of
       the Langevin proposal, so that ``p`` is exactly invariant. Incompatible
       with ``clip_x`` (a clipped proposal has no tractable density).
-    clamp: optional ``(mask, values)`` broadcastable to ``x0``: after every
-      step, coordinates where ``mask`` is true are reset to ``values``
-      (inpainting: the chain moves only the unknown coordinates). Not with
-      ``mala``.
+    clamp: optional ``(mask, values)`` broadcastable to ``x0`` (pytrees of
+      its structure for a pytree ``x0``): after every step, coordinates where
+      ``mask`` is true are reset to ``values`` (inpainting: the chain moves
+      only the unknown coordinates). Not with ``mala``.
     args: extra arguments passed to ``log_prob`` (parameters, conditioning).
 
   Returns:
-    ``(x, info)``: the final state (same shape and dtype as ``x0``) and a
-    :class:`LangevinInfo` of per-step diagnostics.
+    ``(x, info)``: the final state (same structure, shapes and dtypes as
+    ``x0``) and a :class:`LangevinInfo` of per-step diagnostics.
 
   Raises:
-    ValueError: for ``mala`` together with ``clip_x`` or ``clamp``, or
-      ``n_steps < 0``.
+    ValueError: for ``mala`` together with ``clip_x`` or ``clamp``,
+      ``n_steps < 0``, or keys / step sizes that are neither one nor one per
+      example.
+    TypeError: for a ``key`` that is not a PRNG key.
   """
-  if n_steps < 0:
-    raise ValueError(f'n_steps must be >= 0, got {n_steps}.')
+  try:
+    steps = operator.index(n_steps)
+  except TypeError:
+    steps = -1
+  if steps < 0:
+    raise ValueError(f'n_steps must be an int >= 0, got {n_steps!r}.')
+  n_steps = steps
   if mala and clip_x is not None:
     raise ValueError('mala=True cannot be combined with clip_x: the clipped '
                      'proposal density is not tractable. Drop one of them.')
   if mala and clamp is not None:
     raise ValueError('mala=True cannot be combined with clamp.')
-  x0 = jnp.asarray(x0)
-  batch = x0.shape[0]
-  s = _expand(step_size, x0)
-  noise = _expand(noise_scale, x0)
-
-  def value_and_grad(x):
-    (_, lp), g = jax.value_and_grad(
-        lambda y: (lambda v: (jnp.sum(v), v))(log_prob(y, *args)),
-        has_aux=True)(x)
-    return lp, g
-
-  def drift(g):
-    d = 0.5 * s * s * g
-    return d if clip_drift is None else jnp.clip(d, -clip_drift, clip_drift)
-
-  def log_q(to, frm, d_frm):
-    # Log-density (up to a constant) of proposing `to` from `frm`.
-    var = (s * noise) ** 2
-    sq = (to - frm - d_frm) ** 2 / var
-    return -0.5 * jnp.sum(sq.reshape(batch, -1), axis=-1)
-
-  def grad_norm(g):
-    return jnp.mean(jnp.sqrt(jnp.sum(g.reshape(batch, -1) ** 2, axis=-1)))
-
-  def propose(x, d, k):
-    prop = x + d + s * noise * _normal(k, x)
-    if clip_x is not None:
-      prop = jnp.clip(prop, clip_x[0], clip_x[1])
-    if clamp is not None:
-      prop = jnp.where(clamp[0], clamp[1], prop)
-    return prop
-
-  def plain_step(x, keys):
-    lp, g = value_and_grad(x)
-    x_new = propose(x, drift(g), keys[0])
-    return x_new, (jnp.mean(lp), grad_norm(g), jnp.ones((), lp.dtype))
-
-  def mala_step(carry, keys):
-    x, lp, g = carry
-    d = drift(g)
-    prop = propose(x, d, keys[0])
-    lp_prop, g_prop = value_and_grad(prop)
-    log_ratio = (lp_prop - lp + log_q(x, prop, drift(g_prop)) -
-                 log_q(prop, x, d))
-    accept = jnp.log(_uniform(keys[1], batch, lp.dtype)) < log_ratio
-    acc = _expand(accept, x)
-    new = (jnp.where(acc, prop, x), jnp.where(accept, lp_prop, lp),
-           jnp.where(acc, g_prop, g))
-    return new, (jnp.mean(lp), grad_norm(g),
-                 jnp.mean(accept.astype(lp.dtype)))
-
-  keys = split_keys(key, n_steps)
-  if mala:
-    (x, _, _), (lps, gns, rates) = jax.lax.scan(
-        mala_step, (x0, *value_and_grad(x0)), keys, length=n_steps)
-  else:
-    x, (lps, gns, rates) = jax.lax.scan(plain_step, x0, keys, length=n_steps)
-  return x.astype(x0.dtype), LangevinInfo(lps, gns, rates)
+  key = keys_lib.as_keys(key)
+  x0 = jax.tree.map(jnp.asarray, x0)
+  clip_x = None if clip_x is None else (float(clip_x[0]), float(clip_x[1]))
+  x, info = _chain(closures.as_pytree(log_prob), x0, key, step_size,
+                   noise_scale, clamp, tuple(args), n_steps=n_steps,
+                   mala=bool(mala), clip_drift=clip_drift, clip_x=clip_x)
+  return jax.tree.map(lambda a, b: a.astype(b.dtype), x, x0), info

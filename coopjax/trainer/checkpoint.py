@@ -64,12 +64,16 @@ class Checkpointer:
   Args:
     workdir: the run's directory.
     max_to_keep: number of most recent checkpoints kept.
+    subdir: the folder in ``workdir`` (``checkpoints_best`` holds the best
+      checkpoint, :mod:`coopjax.trainer.best`); unreadable ones go to
+      ``<subdir>_bad``.
   """
 
-  def __init__(self, workdir: str, max_to_keep: int = 3):
-    self.directory = os.path.abspath(os.path.join(workdir, 'checkpoints'))
+  def __init__(self, workdir: str, max_to_keep: int = 3,
+               subdir: str = 'checkpoints'):
+    self.directory = os.path.abspath(os.path.join(workdir, subdir))
     self.bad_directory = os.path.abspath(os.path.join(workdir,
-                                                      'checkpoints_bad'))
+                                                      f'{subdir}_bad'))
     self.set_aside: List[str] = []
     self._set_aside_partial()
     self._manager = ocp.CheckpointManager(

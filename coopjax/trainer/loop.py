@@ -22,7 +22,8 @@ from jax.experimental import multihost_utils
 
 from coopjax import data, models, registry
 from coopjax.console import log
-from coopjax.trainer import nonfinite, parallel, preemption
+from coopjax.trainer import best as best_lib, nonfinite, parallel, preemption
+from coopjax.trainer import reports
 from coopjax.trainer import state as ts
 from coopjax.trainer import workdir as wd
 from coopjax.trainer.checkpoint import Checkpointer
@@ -33,6 +34,7 @@ from coopjax.trainer.tasks import sample_in_chunks
 def _setup(config, workdir: str, allow_config_change: bool = False):
   """Dataset, algorithm, mesh, checkpointer and the (restored) state."""
   nonfinite.check_mode(config.train.on_nonfinite)
+  reports.check_eval_options(config)
   changes = wd.check_config(config, workdir, allow_config_change)
   if changes:
     log(f'--allow_config_change: continuing {workdir} with changed '
@@ -123,6 +125,7 @@ def train_and_evaluate(config, workdir: str,
   key = jax.random.key(config.seed)
   writer = MetricWriter(workdir)
   total, cfg = config.train.steps, config.train
+  best = best_lib.from_config(cfg, workdir)  # None unless train.best_metric
   start = int(state.step)
   progress = Progress(total, start)
   skipped, step = set(), start  # steps whose batch is skipped after rollback
@@ -178,12 +181,17 @@ def train_and_evaluate(config, workdir: str,
         scalars = parallel.host_metrics(metrics)
         writer.write(done, scalars)
         log(progress.line(done, scalars))
+        if best is not None:
+          best.consider(done, scalars, state)
       if save_now:
         ckpt.save(done, state)
       if sample_now:
-        writer.write(done, _write_report(
+        figures = _write_report(
             config, algo, dataset, mesh, state, workdir, config.sample.num,
-            config.sample.langevin_steps, f'step_{done}'))
+            config.sample.langevin_steps, f'step_{done}')
+        writer.write(done, figures)
+        if best is not None:
+          best.consider(done, figures, state)
       step = done
       if step < total and guard.should_stop():
         restored = rollback_state([] if pending is None else [pending], state)
@@ -195,6 +203,8 @@ def train_and_evaluate(config, workdir: str,
             f'{ckpt.directory}. Run the same command again to resume.')
         break
   ckpt.wait()
+  if best is not None:
+    best.close()
   writer.close()
   return state
 
@@ -206,6 +216,8 @@ def _restore_for_inference(config, workdir: str) -> Tuple[Any, ...]:
     raise FileNotFoundError(
         f'No checkpoint in {ckpt.directory}; train first with '
         f'--mode=train --workdir={workdir}.')
+  if config.eval.checkpoint == 'best':
+    state = best_lib.restore(workdir, state)
   return dataset, algo, mesh, state
 
 
@@ -234,7 +246,12 @@ def _write_result(workdir: str, name: str,
 
 
 def evaluate(config, workdir: str) -> Dict[str, float]:
-  """Quality metrics of the latest checkpoint; also written to ``eval.json``.
+  """Quality metrics of the latest checkpoint (``eval.checkpoint='best'``: the
+  best); also written to ``eval.json``.
+
+  With FID (``config.eval.inception_path``), ``eval.json`` also records its
+  protocol under ``fid_protocol``: number of samples, clamping, uint8
+  quantisation, reference split and size, the Inception weights' hash.
 
   For 2-D data: the total-variation distance between the histogram of
   ``config.eval.num_samples`` samples and the true density, and the same
@@ -244,6 +261,9 @@ def evaluate(config, workdir: str) -> Dict[str, float]:
   result = _write_report(config, algo, dataset, mesh, state, workdir,
                          config.eval.num_samples, config.sample.langevin_steps,
                          f'eval_{int(state.step)}')
+  if 'fid' in result:
+    result['fid_protocol'] = reports.fid_protocol(config,
+                                                  config.eval.num_samples)
   return _write_result(workdir, 'eval', {'step': int(state.step), **result})
 
 

@@ -52,7 +52,37 @@ def quality(config, dataset, samples: np.ndarray,
   path = config.eval.inception_path
   if not path:
     return {}
-  return metrics.fid_and_is(samples, dataset, path, cache_dir(config, prefix))
+  ev = config.eval
+  return metrics.fid_and_is(samples, dataset, path, cache_dir(config, prefix),
+                            split=ev.fid_reference, num_real=ev.fid_num_real,
+                            clamp=ev.fid_clamp, quantize=ev.fid_quantize)
+
+
+def check_eval_options(config) -> None:
+  """Refuses bad ``config.eval`` FID / checkpoint options before any work.
+
+  Raises:
+    ValueError: one line naming the field and its allowed values.
+  """
+  ev = config.eval
+  allowed = {'fid_quantize': metrics.fid.QUANTIZE,
+             'fid_reference': ('train', 'test'),
+             'checkpoint': ('latest', 'best')}
+  for name, values in allowed.items():
+    if ev[name] not in values:
+      raise ValueError(f'config.eval.{name}={ev[name]!r}; expected one of '
+                       f'{values}.')
+
+
+def fid_protocol(config, num_samples: int) -> Dict[str, object]:
+  """How the FID of ``num_samples`` samples is computed under ``config``
+  (recorded with the result in ``eval.json``)."""
+  ev = config.eval
+  return {'num_samples': int(num_samples), 'clamp': bool(ev.fid_clamp),
+          'quantize': str(ev.fid_quantize),
+          'reference_split': str(ev.fid_reference),
+          'num_real': int(ev.fid_num_real),
+          'inception_weights': metrics.weights_hash(ev.inception_path)}
 
 
 def image_report(config, dataset, samples: np.ndarray, prefix: str,

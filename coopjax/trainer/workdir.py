@@ -25,7 +25,8 @@ CONFIG_FILE = 'config.json'
 # Field names or prefixes (ending in '.') that may differ on resume.
 SAFE_TO_CHANGE = ('train.steps', 'train.log_every', 'train.ckpt_every',
                   'train.sample_every', 'train.keep_checkpoints',
-                  'train.on_nonfinite', 'sample.', 'eval.', 'task.')
+                  'train.on_nonfinite', 'train.best_metric', 'train.best_mode',
+                  'sample.', 'eval.', 'task.')
 MIN_FREE_BYTES = 64 * 2**20
 _WRITE_ERRNOS = {errno.ENOSPC: 'the disk is full',
                  errno.EDQUOT: 'the disk quota is exceeded',

@@ -1,6 +1,8 @@
 """Guidance, composition, inpainting and OOD scores: their defining properties
 on a labelled quadratic energy whose answers are known in closed form."""
 
+import types
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -9,7 +11,10 @@ import pytest
 
 from coopjax import cdrl, metrics, rng
 from coopjax.cdrl import conditioning, schedules
+from coopjax.cdrl.algorithm import CDRLAlgorithm
 from coopjax.data import masks
+
+from helpers import load_config
 
 DIM = 8  # 2 x 2 x 2 "images"
 SHAPE = (2, 2, 2)
@@ -158,3 +163,64 @@ def test_conditional_ebm_gradient_only_reaches_used_classes():
   gb = np.abs(np.asarray(grads['init']['b'])).reshape(CLASSES + 1, -1).sum(-1)
   assert gb[1] > 0 and gb[2] > 0 and gb[3] == 0
   assert np.isfinite(float(metrics_['ebm_loss']))
+
+
+def test_composed_energy_and_proposal_equal_direct_computation():
+  model, ev, ip = make_model()
+  w, t = 1.0, 2
+  concepts = jnp.array([[1, 1], [2, 3], [3, 2]])  # 3 concepts per example
+  cond = conditioning.composed(concepts, w)
+  x = jax.random.normal(jax.random.key(5), (2,) + SHAPE)
+  y = model.levels.y_scale[t] * x
+  f = lambda lab: model.ebm.apply(ev, y, jnp.zeros(2), label=lab)
+  direct = f(jnp.zeros(2, jnp.int32)) + sum(
+      (1 + w) * (f(c) - f(jnp.zeros(2, jnp.int32))) for c in concepts)
+  got = cdrl.log_density(model, ev, x, t, cond) * model.levels.step_size_sq[t]
+  np.testing.assert_allclose(got, direct, rtol=1e-5)
+
+  # A conditional initializer proposes the average of the concepts' guided
+  # means (the noise is the same draw for every condition).
+  g = lambda lab: model.initializer.apply({'params': ip}, x, jnp.zeros(2),
+                                          label=jnp.asarray(lab))
+  null = jnp.zeros(2, jnp.int32)
+  tt, keys = jnp.full((2,), t), rng.example_keys(jax.random.key(1), 0, 2)
+  mean_minus_null = (cdrl.propose(model, ip, x, tt, keys, cond) -
+                     cdrl.propose(model, ip, x, tt, keys,
+                                  conditioning.conditional(null)))
+  want = sum((1 + w) * g(c) - w * g(null) for c in concepts) / 3 - g(null)
+  np.testing.assert_allclose(mean_minus_null, want, rtol=1e-5, atol=1e-6)
+  # not the EBM's weights, which extrapolate: -5 g(null) + 2 sum g(c_i)
+  extrapolated = -5 * g(null) + 2 * sum(g(c) for c in concepts) - g(null)
+  assert np.max(np.abs(np.asarray(extrapolated - want))) > 0.05
+  np.testing.assert_allclose(float(jnp.sum(cond.init_coefs)), 1.0, rtol=1e-6)
+
+
+def test_unconditional_initializer_proposes_the_same_for_every_condition():
+  levels = schedules.make_levels(schedules.cosine_abar(), 4e-4, 'sigma')
+  model = cdrl.CDRLModel(LabelledQuadratic(a=2e-3), ShrinkInit(), levels, 2,
+                         num_classes=CLASSES, init_conditional=False)
+  _, _, ip = make_model()
+  x = jax.random.normal(jax.random.key(5), (2,) + SHAPE)
+  tt, keys = jnp.full((2,), 3), rng.example_keys(jax.random.key(1), 0, 2)
+  plain = cdrl.propose(model, ip, x, tt, keys)
+  composed = cdrl.propose(model, ip, x, tt, keys, conditioning.composed(
+      jnp.array([[1, 1], [2, 2], [3, 3]]), 1.0))
+  np.testing.assert_array_equal(composed, plain)
+
+
+def test_compose_config_is_the_papers_set_up():
+  c = load_config('celeba_compose')
+  assert (c.model.num_classes, c.model.init_conditional) == (6, False)
+  assert (c.model.width, tuple(c.model.mults), c.model.blocks_per_res) == (
+      128, (1, 2, 2, 2, 2), 2)
+  assert c.model.init_width == 64 and set(c.model.init_mults) == {1}
+  c.model.update(width=8, mults=(1,), temb_dim=8, init_width=32,
+                 init_mults=(1,), init_blocks=1, init_attn=())
+  data = types.SimpleNamespace(example_shape=(8, 8, 3), kind='images',
+                               name='celeb_a', num_classes=0,
+                               attributes=('Male', 'Smiling', 'Young'))
+  algo = CDRLAlgorithm(c, data)
+  assert algo.model.ebm.num_classes == 6
+  assert algo.model.initializer.num_classes == 0
+  params, _ = jax.eval_shape(algo.init_variables, jax.random.key(0), None)
+  assert set(params) == {'ebm', 'init'}

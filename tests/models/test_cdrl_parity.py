@@ -20,6 +20,7 @@ from coopjax import cdrl, models
 from coopjax.cdrl import sampling, schedules
 from coopjax.config import cdrl as cdrl_config
 from coopjax.convert import cdrl as convert
+from coopjax.samplers import kernels
 from coopjax.samplers import langevin as langevin_lib
 from helpers import REPO
 
@@ -122,13 +123,14 @@ def test_one_sampling_level_with_the_authors_noise(fx, variables,
   # out the authors' draw i instead (a one-hot pick, exact, under jit).
   step_keys = jax.random.key_data(langevin_lib.split_keys(keys, steps)[:, 0])
 
-  def supplied(k, x):
+  def supplied(k, x, batch):
+    del batch
     hit = jnp.all(jax.random.key_data(k) == step_keys, axis=(1, 2))
     return jnp.tensordot(hit.astype(x.dtype), noise[1:], 1)
 
   monkeypatch.setattr(sampling, 'per_example_normal',
                       lambda *a, **k: noise[0])
-  monkeypatch.setattr(langevin_lib, '_normal', supplied)
+  monkeypatch.setattr(kernels, 'normal_like', supplied)
 
   @jax.jit
   def level(init_params, ebm_vars):

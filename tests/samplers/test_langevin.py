@@ -115,3 +115,44 @@ def test_new_arrays_of_same_shape_do_not_retrace():
   langevin(log_prob, jnp.zeros((9, 2)), jax.random.key(9), n_steps=3,
            step_size=0.2, args=(jnp.zeros(2),))
   assert len(traces) > n_after_first  # a new shape does retrace
+
+
+def test_per_chain_info_and_the_documented_key_use():
+  x0 = jax.random.normal(jax.random.key(4), (5, 3))
+  key = jax.random.key(5)
+  x, info = langevin(gaussian_log_prob, x0, key, n_steps=2, step_size=0.5,
+                     noise_scale=0.7, args=(1.0, 1.0))
+  for field in ('chain_log_prob', 'chain_grad_norm', 'accepted',
+                'acceptance_prob'):
+    assert getattr(info, field).shape == (2, 5)
+  np.testing.assert_allclose(info.chain_log_prob[0],
+                             gaussian_log_prob(x0, 1.0, 1.0), rtol=1e-6)
+  np.testing.assert_allclose(info.log_prob, info.chain_log_prob.mean(1),
+                             rtol=1e-6)
+  np.testing.assert_allclose(info.chain_grad_norm[0],
+                             jnp.linalg.norm(x0 - 1.0, axis=-1), rtol=1e-6)
+  # Step k draws its noise from split(key, (n_steps, 2))[k, 0].
+  keys = jax.random.split(key, (2, 2))
+  y = x0
+  for k in range(2):
+    y = (y + 0.125 * (1.0 - y) +
+         0.5 * 0.7 * jax.random.normal(keys[k, 0], y.shape))
+  np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+def test_zero_steps_and_pytree_clamp():
+  x0 = {'a': jnp.ones((4, 2)), 'b': jnp.zeros((4,))}
+
+  def log_prob(p):
+    return -0.5 * (jnp.sum(p['a'] ** 2, -1) + p['b'] ** 2)
+
+  x, info = langevin(log_prob, x0, jax.random.key(0), n_steps=0,
+                     step_size=0.1)
+  assert jax.tree.all(jax.tree.map(jnp.array_equal, x, x0))
+  assert info.chain_log_prob.shape == (0, 4)
+  mask = {'a': jnp.array([True, False]), 'b': jnp.zeros((4,), bool)}
+  values = {'a': jnp.full((2,), 7.0), 'b': jnp.zeros(4)}
+  x, _ = langevin(log_prob, x0, jax.random.key(0), n_steps=3, step_size=0.3,
+                  clamp=(mask, values))
+  np.testing.assert_array_equal(x['a'][:, 0], 7.0)
+  assert not np.allclose(x['a'][:, 1], 1.0) and not np.allclose(x['b'], 0.0)
