@@ -114,11 +114,15 @@ def power_iteration(params: Any, stats: Any) -> Any:
 
   The pure form of what a forward pass with ``update_stats=True`` stores:
   every ``{'u', 'v'}`` node of ``stats`` is advanced with the ``kernel`` at
-  the same path of ``params``. Lets a loss update the statistics once,
+  the same path of ``params`` (stacked layers, as ``nn.scan`` keeps them,
+  each with its own). Lets a loss update the statistics once,
   before any forward pass, as the authors' training-mode forward does.
   """
   if isinstance(stats, Mapping) and set(stats) == {'u', 'v'}:
-    u, v = power_step(params['kernel'], stats['u'])
+    step = power_step
+    for _ in range(stats['u'].ndim - 1):  # layers stacked by nn.scan
+      step = jax.vmap(step)
+    u, v = step(params['kernel'], stats['u'])
     return {'u': u, 'v': v}
   if isinstance(stats, Mapping):
     return {k: power_iteration(params[k], sub) for k, sub in stats.items()}

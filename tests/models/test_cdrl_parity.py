@@ -20,6 +20,7 @@ from coopjax import cdrl, models
 from coopjax.cdrl import sampling, schedules
 from coopjax.config import cdrl as cdrl_config
 from coopjax.convert import cdrl as convert
+from coopjax.models import layers
 from coopjax.samplers import kernels
 from coopjax.samplers import langevin as langevin_lib
 from helpers import REPO
@@ -100,6 +101,10 @@ def test_energies_gradients_and_initializer_outputs(fx, variables):
   after = convert.convert_state_dict(
       {**state_dict(fx, 'ebm'), **state_dict(fx, 'ebm_after')}, 3)
   jax.tree_util.tree_map(close, out['after'], after['batch_stats'])
+  # the pure form gives the same vectors (scanned blocks included)
+  pure = layers.power_iteration(variables['ebm']['params'],
+                                variables['ebm']['batch_stats'])
+  jax.tree_util.tree_map(close, pure, after['batch_stats'])
   # and the eval-mode outputs used the stored vectors, not new ones
   assert not np.allclose(out['ebm_f_train'], fx['ebm_f'], rtol=1e-6)
 
