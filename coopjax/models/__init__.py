@@ -67,6 +67,6 @@ def _human(n: int) -> str:
 
 
 def describe(params: Mapping[str, Any]) -> str:
-  """Parameter counts per network, e.g. ``'ebm 34.6M, init 3.5M'``."""
+  """Parameter counts per network, e.g. ``'ebm 34.8M, init 3.8M'``."""
   return ', '.join(f'{name} {_human(param_count(tree))}'
                    for name, tree in params.items())

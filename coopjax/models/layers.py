@@ -1,16 +1,17 @@
 """Building blocks shared by the networks: spectrally normalised layers,
 GroupNorm, self-attention and per-example dropout.
 
-Spectral normalisation wraps a layer in ``flax.linen.SpectralNorm``; its power
-iteration state (``u`` and ``sigma``) lives in the ``'batch_stats'`` collection
-and advances only when ``update_stats=True``. A conv kernel ``[kh, kw, in,
-out]`` is normalised as the ``[kh * kw * in, out]`` matrix.
+Spectral normalisation follows ``torch.nn.utils.spectral_norm`` (one power
+iteration per training-mode forward, stored ``u`` and ``v`` otherwise); its
+state lives in the ``'batch_stats'`` collection and advances only when
+``update_stats=True`` (:func:`spectral_normalised`). A conv kernel ``[kh, kw,
+in, out]`` is normalised as the ``[kh * kw * in, out]`` matrix.
 
 Every layer takes a compute ``dtype`` (``None``: that of the inputs); parameters
 stay float32.
 """
 
-from typing import Any, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 import flax.linen as nn
 import jax
@@ -78,15 +79,92 @@ def model_labels(label: Optional[jax.Array], n: int, num_classes: int,
   return jnp.asarray(label, jnp.int32)
 
 
-def _normalised(layer: nn.Module, x: jax.Array, use_sn: bool,
-                update_stats: bool) -> jax.Array:
-  if not use_sn:
-    return layer(x)
-  return nn.SpectralNorm(layer)(x, update_stats=update_stats)
+SN_EPS = 1e-12  # PyTorch's spectral_norm eps
+
+
+def _unit(x: jax.Array) -> jax.Array:
+  """``x / max(||x||, eps)``, PyTorch's ``F.normalize``."""
+  return x / jnp.maximum(jnp.linalg.norm(x), SN_EPS)
+
+
+def power_step(kernel: jax.Array, u: jax.Array):
+  """One power iteration on ``kernel`` (``[..., out]``) from ``u`` ``[out]``.
+
+  The kernel is the matrix ``[prod(...), out]`` (the transpose of PyTorch's
+  ``[out, in * kh * kw]``, inputs in Flax's ``(kh, kw, in)`` order). As in
+  ``torch.nn.utils.spectral_norm``: ``v = unit(W^T u)``, ``u = unit(W v)``.
+
+  Returns:
+    ``(u, v)``, gradient-stopped.
+  """
+  mat = kernel.reshape(-1, kernel.shape[-1]).astype(jnp.float32)
+  v = _unit(mat @ u)
+  u = _unit(v @ mat)
+  return jax.lax.stop_gradient(u), jax.lax.stop_gradient(v)
+
+
+def sn_sigma(kernel: jax.Array, u: jax.Array, v: jax.Array) -> jax.Array:
+  """``sigma = u^T W v``, differentiable in ``kernel`` (``u``, ``v`` fixed)."""
+  mat = kernel.reshape(-1, kernel.shape[-1]).astype(jnp.float32)
+  return jnp.dot(v @ mat, u)
+
+
+def power_iteration(params: Any, stats: Any) -> Any:
+  """``stats`` after one power iteration of every spectrally normalised layer.
+
+  The pure form of what a forward pass with ``update_stats=True`` stores:
+  every ``{'u', 'v'}`` node of ``stats`` is advanced with the ``kernel`` at
+  the same path of ``params`` (stacked layers, as ``nn.scan`` keeps them,
+  each with its own). Lets a loss update the statistics once,
+  before any forward pass, as the authors' training-mode forward does.
+  """
+  if isinstance(stats, Mapping) and set(stats) == {'u', 'v'}:
+    step = power_step
+    for _ in range(stats['u'].ndim - 1):  # layers stacked by nn.scan
+      step = jax.vmap(step)
+    u, v = step(params['kernel'], stats['u'])
+    return {'u': u, 'v': v}
+  if isinstance(stats, Mapping):
+    return {k: power_iteration(params[k], sub) for k, sub in stats.items()}
+  raise ValueError(f'power_iteration: unexpected statistics node {stats!r}; '
+                   "expected nested dicts ending in {'u', 'v'}.")
+
+
+def spectral_normalised(module: nn.Module, kernel: jax.Array,
+                        update_stats: bool) -> jax.Array:
+  """``kernel / sigma`` with PyTorch's ``spectral_norm`` semantics.
+
+  ``u`` ``[out]`` and ``v`` ``[in]`` live in the ``'batch_stats'`` collection
+  of ``module``. ``update_stats=True`` (PyTorch's training mode): one power
+  iteration from the stored ``u``, the new ``u``, ``v`` are stored and used.
+  ``update_stats=False`` (eval mode: Langevin, sampling): the stored ``u``,
+  ``v`` are used as they are. Gradients flow through ``sigma = u^T W v``
+  with ``u``, ``v`` fixed. At initialisation ``u``, ``v`` are one power
+  iteration from a random ``u``, so an eval-mode forward before any update
+  already divides by a sensible ``sigma`` (PyTorch leaves them random until
+  the first training-mode forward).
+  """
+  u_init = v_init = None
+  if module.is_initializing() and not module.has_variable('batch_stats', 'u'):
+    u0 = _unit(jax.random.normal(module.make_rng('params'),
+                                 (kernel.shape[-1],)))
+    u_init, v_init = power_step(kernel, u0)
+  state = module.variable('batch_stats', 'u', lambda: u_init)
+  v_state = module.variable('batch_stats', 'v', lambda: v_init)
+  u, v = state.value, v_state.value
+  if update_stats and not module.is_initializing():
+    u, v = power_step(kernel, u)
+    state.value, v_state.value = u, v
+  return kernel / sn_sigma(kernel, u, v).astype(kernel.dtype)
 
 
 class SNDense(nn.Module):
-  """A Dense layer, spectrally normalised with ``flax.linen.SpectralNorm``."""
+  """A dense layer, spectrally normalised as ``torch.nn.utils.spectral_norm``.
+
+  Parameters ``kernel`` ``[in, out]`` and ``bias`` ``[out]``; with ``use_sn``
+  the statistics ``u``, ``v`` in ``'batch_stats'`` (see
+  :func:`spectral_normalised`).
+  """
   features: int
   use_sn: bool = True
   use_bias: bool = True
@@ -94,13 +172,24 @@ class SNDense(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, update_stats: bool = False) -> jax.Array:
-    dense = nn.Dense(self.features, use_bias=self.use_bias, dtype=self.dtype,
-                     kernel_init=torch_default_init)
-    return _normalised(dense, x, self.use_sn, update_stats)
+    kernel = self.param('kernel', torch_default_init,
+                        (x.shape[-1], self.features))
+    if self.use_sn:
+      kernel = spectral_normalised(self, kernel, update_stats)
+    dtype = self.dtype or x.dtype
+    y = jnp.dot(x.astype(dtype), kernel.astype(dtype))
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros,
+                         (self.features,)).astype(dtype)
+    return y
 
 
 class SNConv(nn.Module):
-  """A 'SAME' convolution, spectrally normalised like :class:`SNDense`."""
+  """A stride-1 'SAME' convolution, spectrally normalised like :class:`SNDense`.
+
+  Parameters ``kernel`` ``[k, k, in, out]`` and ``bias`` ``[out]``; the kernel
+  is normalised as the ``[k * k * in, out]`` matrix.
+  """
   features: int
   kernel_size: int = 3
   use_sn: bool = True
@@ -109,10 +198,19 @@ class SNConv(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, update_stats: bool = False) -> jax.Array:
-    conv = nn.Conv(self.features, (self.kernel_size, self.kernel_size),
-                   padding='SAME', use_bias=self.use_bias, dtype=self.dtype,
-                   kernel_init=torch_default_init)
-    return _normalised(conv, x, self.use_sn, update_stats)
+    k = self.kernel_size
+    kernel = self.param('kernel', torch_default_init,
+                        (k, k, x.shape[-1], self.features))
+    if self.use_sn:
+      kernel = spectral_normalised(self, kernel, update_stats)
+    dtype = self.dtype or x.dtype
+    y = jax.lax.conv_general_dilated(
+        x.astype(dtype), kernel.astype(dtype), (1, 1), 'SAME',
+        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros,
+                         (self.features,)).astype(dtype)
+    return y
 
 
 def num_groups(channels: int, max_groups: int = 32) -> int:
@@ -121,9 +219,12 @@ def num_groups(channels: int, max_groups: int = 32) -> int:
              if channels % g == 0)
 
 
-def group_norm(channels: int, dtype: Optional[Any] = None) -> nn.GroupNorm:
-  """GroupNorm with 32 groups, or fewer when ``channels`` is not a multiple."""
-  return nn.GroupNorm(num_groups(channels), epsilon=1e-6, dtype=dtype)
+def group_norm(channels: int, dtype: Optional[Any] = None,
+               name: Optional[str] = None) -> nn.GroupNorm:
+  """GroupNorm with 32 groups, or fewer when ``channels`` is not a multiple
+  (the authors' U-Net always has 32), epsilon 1e-6, two-pass variance."""
+  return nn.GroupNorm(num_groups(channels), epsilon=1e-6, dtype=dtype,
+                      use_fast_variance=False, name=name)
 
 
 def example_dropout(x: jax.Array, rate: float, keys: jax.Array) -> jax.Array:
@@ -140,19 +241,24 @@ def example_dropout(x: jax.Array, rate: float, keys: jax.Array) -> jax.Array:
 
 
 class AttentionBlock(nn.Module):
-  """Single-head self-attention over the pixels, residual, zero-initialised
-  output projection (the block starts as the identity)."""
+  """Single-head self-attention over the pixels, residual; the output
+  projection's kernel starts at zero (the block starts as the identity).
+
+  The authors' U-Net ``Attention`` with one head; their 1x1 convs
+  ``to_qkv`` and ``to_out`` are dense layers of the same names here.
+  """
   dtype: Optional[Any] = None
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     b, h, w, c = x.shape
-    y = group_norm(c, self.dtype)(x)
-    q, k, v = jnp.split(nn.Dense(3 * c, dtype=self.dtype,
+    y = group_norm(c, self.dtype, name='norm')(x)
+    q, k, v = jnp.split(nn.Dense(3 * c, dtype=self.dtype, name='to_qkv',
                                  kernel_init=torch_default_init)(y), 3, axis=-1)
     q, k, v = (a.reshape(b, h * w, c) for a in (q, k, v))
     logits = jnp.einsum('bqc,bkc->bqk', q, k).astype(jnp.float32) * c**-0.5
     weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
     y = jnp.einsum('bqk,bkc->bqc', weights, v).reshape(b, h, w, c)
-    y = nn.Dense(c, dtype=self.dtype, kernel_init=nn.initializers.zeros)(y)
+    y = nn.Dense(c, dtype=self.dtype, kernel_init=nn.initializers.zeros,
+                 name='to_out')(y)
     return x + y

@@ -1,17 +1,18 @@
 """The CDRL image EBM: a spectrally normalised ResNet ``f_theta(x, logsnr[, c])``.
 
-Architecture (docs/algorithms.md, section 2.10): conv 3x3 to ``width``
-channels; one stage per entry of ``mults`` with ``blocks_per_res`` residual
-blocks of ``width * mult`` channels, 2x2 average pooling between stages;
-block = lrelu, conv3x3, + Dense(lrelu(temb)), lrelu, conv3x3 times a learnable
-per-channel scale, + shortcut; head: ReLU, sum over space, dot with a
-projection of the embedding. Spectral norm on every conv and dense. Where
-this departs from the authors' EBM (tracked): docs/algorithms.md, 5.1.
+The authors' EBM (``models/ebm.py``, ``models/ebm_cond.py`` of
+``AlvinZhuyx/CDRL``; docs/algorithms.md, section 2.10): conv 3x3 to
+``width`` channels; one stage per entry of ``mults`` with ``blocks_per_res``
+residual blocks of ``width * mult`` channels, 2x2 average pooling between
+stages; block = lrelu, conv3x3, + lrelu(Dense(lrelu(temb))), lrelu, conv3x3
+times a learnable per-channel scale, + shortcut (3x3 conv where the channels
+change); head: ReLU, sum over space, dot with a plain bias-free projection
+of lrelu(temb). Spectral norm on every conv and dense layer but the head.
 
 Like :class:`coopjax.models.mlp.MLPEnergy` the forward pass is split so that
 samplers compute the noise-level part once per level:
 
-* ``time_features(logsnr, update_stats, label)`` -> ``{'blocks': (...),
+* ``time_features(logsnr, update_stats, label)`` -> ``{'emb': ...,
   'head': ...}``, every leaf ``[N, channels]``;
 * ``energy(x, features, update_stats)`` -> ``[B]`` float32.
 """
@@ -30,38 +31,68 @@ Features = Dict[str, Any]
 
 
 class ResBlock(nn.Module):
-  """lrelu, conv3x3, + time projection, lrelu, conv3x3 * g, + shortcut."""
+  """The authors' ``ResnetBlock``: lrelu, conv3x3, + time projection
+  ``lrelu(temb_map(lrelu(temb)))``, lrelu, conv3x3 times a per-channel ``g``,
+  + shortcut (a 3x3 conv with bias where the channels change, else the
+  identity). Parameter names follow the authors' state dict: ``conv1``,
+  ``conv2``, ``temb_map``, ``short_cut``, ``g``.
+  """
   features: int
   use_sn: bool = True
   dtype: Optional[Any] = None
 
   @nn.compact
-  def __call__(self, x: jax.Array, time_proj: jax.Array,
+  def __call__(self, x: jax.Array, emb: jax.Array,
                update_stats: bool = False) -> jax.Array:
-    conv = lambda k=3: SNConv(self.features, k, self.use_sn, dtype=self.dtype)
-    h = conv()(lrelu(x), update_stats)
-    h = h + time_proj[:, None, None, :].astype(h.dtype)
-    h = conv()(lrelu(h), update_stats)
-    h = h * self.param('g', nn.initializers.ones, (self.features,)).astype(
-        h.dtype)
+    conv = lambda name: SNConv(self.features, 3, self.use_sn,
+                               dtype=self.dtype, name=name)
+    proj = lrelu(SNDense(self.features, self.use_sn, name='temb_map')(
+        lrelu(emb), update_stats))
+    h = conv('conv1')(lrelu(x), update_stats)
+    h = h + proj[:, None, None, :].astype(h.dtype)
+    g = self.param('g', nn.initializers.ones, (self.features,))
+    h = conv('conv2')(lrelu(h), update_stats) * g.astype(h.dtype)
     if x.shape[-1] != self.features:
-      x = SNConv(self.features, 1, self.use_sn, use_bias=False,
-                 dtype=self.dtype)(x, update_stats)
+      x = conv('short_cut')(x, update_stats)
     return h + x
+
+
+def _block_chain(block: ResBlock, h: jax.Array, emb: jax.Array,
+                 update_stats: bool, length: int) -> jax.Array:
+  """``length`` same-shape blocks in a row, as one ``nn.scan`` over their
+  stacked variables (compiles one block instead of ``length``)."""
+
+  def body(module, carry, e):
+    return module(carry, e, update_stats), None
+
+  scan = nn.scan(body, variable_axes={'params': 0, 'batch_stats': 0},
+                 split_rngs={'params': True}, in_axes=nn.broadcast,
+                 length=length)
+  return scan(block, h, emb)[0]
 
 
 class ResNetEnergy(nn.Module):
   """The CDRL image EBM ``f_theta(x, logsnr[, label]) -> [B]`` (higher = more likely).
 
+  The authors' ``models/ebm.py`` (``ebm_cond.py`` with ``num_classes``).
+  Parameter names follow their state dict (see :mod:`coopjax.convert.cdrl`):
+  ``temb_map1``, ``temb_map2``, ``y_map``, ``stem`` (their
+  ``module_list.0``), ``temb_final``; the blocks of resolution ``i``:
+  ``first_<i>`` and ``rest_<i>``, the other ``blocks_per_res - 1`` blocks
+  (same shapes) with their variables stacked on a leading axis and run by
+  one ``nn.scan``.
+
   Attributes:
-    width: channels of the first stage (128 for CIFAR-10, 256 "large").
+    width: channels of the first stage (the authors tie it to ``temb_dim``:
+      128 for CIFAR-10).
     mults: channel multiplier per resolution; its length is the number of
       resolutions (4 at 32x32, 5 at 64x64).
     blocks_per_res: residual blocks per resolution.
     temb_dim: sinusoidal embedding width; the embedding MLP is 4x wider.
-    use_sn: spectral norm on every conv and dense layer.
+    use_sn: spectral norm on every conv and dense layer but the head.
     num_classes: conditioning labels (0: unconditional); label 0 is the
-      null class, so the embedding table has ``num_classes + 1`` rows.
+      null class: the one-hot of ``num_classes + 1`` goes through a
+      (spectrally normalised) dense layer added to the time embedding.
     dtype: compute dtype, 'float32' or 'bfloat16' (parameters and the energy
       stay float32).
   """
@@ -75,16 +106,17 @@ class ResNetEnergy(nn.Module):
 
   def setup(self):
     dtype = compute_dtype(self.dtype)
-    widths = [self.width * m for m in self.mults
-              for _ in range(self.blocks_per_res)]
-    self.temb_in = SNDense(4 * self.temb_dim, self.use_sn)
-    self.temb_out = SNDense(4 * self.temb_dim, self.use_sn)
-    self.time_maps = [SNDense(w, self.use_sn) for w in widths]
-    self.head_map = SNDense(widths[-1], self.use_sn)
+    emb_dim = 4 * self.temb_dim
+    self.temb_map1 = SNDense(emb_dim, self.use_sn)
+    self.temb_map2 = SNDense(emb_dim, self.use_sn)
     if self.num_classes:
-      self.class_embed = nn.Embed(self.num_classes + 1, 4 * self.temb_dim)
+      self.y_map = SNDense(emb_dim, self.use_sn)
     self.stem = SNConv(self.width, 3, self.use_sn, dtype=dtype)
-    self.blocks = [ResBlock(w, self.use_sn, dtype) for w in widths]
+    widths = [self.width * m for m in self.mults]
+    self.first = [ResBlock(w, self.use_sn, dtype) for w in widths]
+    if self.blocks_per_res > 1:
+      self.rest = [ResBlock(w, self.use_sn, dtype) for w in widths]
+    self.temb_final = SNDense(widths[-1], use_sn=False, use_bias=False)
 
   def time_features(self, logsnr: jax.Array, update_stats: bool = False,
                     label: Optional[jax.Array] = None) -> Features:
@@ -97,19 +129,22 @@ class ResNetEnergy(nn.Module):
         conditional network).
 
     Returns:
-      ``{'blocks': tuple of [N, channels] per block, 'head': [N, channels]}``,
-      float32.
+      ``{'emb': [N, 4 temb_dim], 'head': [N, channels]}``, float32: the
+      embedding the blocks project, and the head's projection.
     """
     emb = logsnr_embedding(logsnr, self.temb_dim)
-    emb = self.temb_out(lrelu(self.temb_in(emb, update_stats)), update_stats)
-    emb = self._add_label(emb, label)
-    act = lrelu(emb)
-    return {'blocks': tuple(m(act, update_stats) for m in self.time_maps),
-            'head': self.head_map(act, update_stats)}
+    emb = self.temb_map2(lrelu(self.temb_map1(emb, update_stats)),
+                         update_stats)
+    emb = self._add_label(emb, label, update_stats)
+    return {'emb': emb, 'head': self.temb_final(lrelu(emb))}
 
-  def _add_label(self, emb: jax.Array, label: Optional[jax.Array]):
+  def _add_label(self, emb: jax.Array, label: Optional[jax.Array],
+                 update_stats: bool):
     label = model_labels(label, emb.shape[0], self.num_classes, 'ResNetEnergy')
-    return emb if label is None else emb + self.class_embed(label)
+    if label is None:
+      return emb
+    one_hot = jax.nn.one_hot(label, self.num_classes + 1, dtype=emb.dtype)
+    return emb + self.y_map(one_hot, update_stats)
 
   def energy(self, x: jax.Array, features: Features,
              update_stats: bool = False) -> jax.Array:
@@ -125,13 +160,14 @@ class ResNetEnergy(nn.Module):
       raise ValueError(f'ResNetEnergy expects images [B, H, W, C]; got shape '
                        f'{x.shape}.')
     h = self.stem(x.astype(compute_dtype(self.dtype)), update_stats)
-    blocks = iter(zip(self.blocks, features['blocks']))
+    emb = features['emb']
     for i in range(len(self.mults)):
       if i:
         h = nn.avg_pool(h, (2, 2), strides=(2, 2))
-      for _ in range(self.blocks_per_res):
-        block, proj = next(blocks)
-        h = block(h, proj, update_stats)
+      h = self.first[i](h, emb, update_stats)
+      if self.blocks_per_res > 1:
+        h = _block_chain(self.rest[i], h, emb, update_stats,
+                         self.blocks_per_res - 1)
     pooled = jnp.sum(nn.relu(h).astype(jnp.float32), axis=(1, 2))
     return jnp.sum(pooled * features['head'].astype(jnp.float32), axis=-1)
 

@@ -105,7 +105,9 @@ SECTIONS = {'data', 'schedule', 'model', 'optim', 'train', 'sample', 'eval',
 
 def _algorithms_of(relpath):
   for name in BASES:
-    if relpath.startswith(f'coopjax/{name}/'):
+    # an algorithm's package, or its importer coopjax/convert/<name>.py
+    if relpath.startswith(f'coopjax/{name}/') or (
+        relpath == f'coopjax/convert/{name}.py'):
       return (name,)
   return tuple(BASES)
 

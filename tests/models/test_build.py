@@ -8,6 +8,7 @@ import pytest
 
 from coopjax import models
 
+from helpers import load_config
 from helpers.networks import KEY, SHAPE, LOGSNR
 
 
@@ -29,3 +30,14 @@ def test_registry_builds_and_counts():
   cfg.ebm = 'nope'
   with pytest.raises(ValueError, match="config.model.ebm 'nope'"):
     models.build_ebm(cfg)
+
+
+def test_cifar10_networks_have_the_authors_parameter_counts():
+  """The counts of the authors' networks (torch, AlvinZhuyx/CDRL at the
+  settings of main_uncond.py); docs/algorithms.md, 2.10 (ImageNet32 too)."""
+  cfg = load_config('cifar10').model
+  x, logsnr = jnp.zeros((1, 32, 32, 3)), jnp.zeros(1)
+  got = tuple(
+      models.param_count(jax.eval_shape(net.init, KEY, x, logsnr)['params'])
+      for net in (models.build_ebm(cfg), models.build_initializer(cfg)))
+  assert got == (34_833_152, 3_769_795)

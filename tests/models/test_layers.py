@@ -14,8 +14,8 @@ def test_spectral_norm_converges_to_the_largest_singular_value():
   conv = layers.SNConv(6, 3)
   x = normal((2, 5, 5, 4), 101)
   variables = jax.jit(conv.init)(KEY, x)
-  kernel = variables['params']['Conv_0']['kernel'] * 5.0
-  params = {'Conv_0': {'kernel': kernel, 'bias': jnp.zeros(6)}}
+  kernel = variables['params']['kernel'] * 5.0
+  params = {'kernel': kernel, 'bias': jnp.zeros(6)}
 
   @jax.jit
   def iterate(stats):
@@ -23,7 +23,7 @@ def test_spectral_norm_converges_to_the_largest_singular_value():
       y, updates = conv.apply({'params': params, 'batch_stats': stats}, x,
                               True, mutable=['batch_stats'])
       return updates['batch_stats'], y
-    stats, ys = jax.lax.scan(step, stats, None, length=30)
+    stats, ys = jax.lax.scan(step, stats, None, length=200)
     return ys[-1]
 
   y = iterate(variables['batch_stats'])
@@ -37,6 +37,47 @@ def test_spectral_norm_converges_to_the_largest_singular_value():
   direct = jax.lax.conv_general_dilated(
       x, normalised, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
   np.testing.assert_allclose(y, direct, rtol=1e-3, atol=1e-4)
+
+
+def test_spectral_norm_modes_are_pytorchs():
+  """Eval mode divides by u^T W v of the stored u, v; training mode first
+  takes one power iteration (the same as :func:`layers.power_iteration`) and
+  stores it; gradients treat u, v as constants."""
+  dense = layers.SNDense(3)
+  x = normal((4, 5), 104)
+  variables = dense.init(KEY, x)
+  w = np.asarray(variables['params']['kernel'], np.float64)  # [in, out]
+  b = np.asarray(variables['params']['bias'])
+  stats = {'u': normal((3,), 105), 'v': normal((5,), 106)}
+  stats = {k: v / np.linalg.norm(v) for k, v in stats.items()}
+  run = lambda s, train: dense.apply(
+      {'params': variables['params'], 'batch_stats': s}, x, train,
+      mutable=['batch_stats'])
+  y, same = run(stats, False)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, same['batch_stats'],
+                         stats)
+  np.testing.assert_allclose(y, x @ (w / (stats['v'] @ w @ stats['u'])) + b,
+                             rtol=1e-5)
+  y, new = run(stats, True)
+  v = w @ stats['u']
+  v /= np.linalg.norm(v)
+  u = v @ w
+  u /= np.linalg.norm(u)
+  np.testing.assert_allclose(new['batch_stats']['u'], u, rtol=1e-5)
+  np.testing.assert_allclose(new['batch_stats']['v'], v, rtol=1e-5)
+  np.testing.assert_allclose(y, x @ (w / (v @ w @ u)) + b, rtol=1e-5)
+  pure = layers.power_iteration(variables['params'], stats)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, pure,
+                         new['batch_stats'])
+  # the gradient of sigma = u^T W v in W is u v^T, u and v held fixed
+  grad = jax.grad(lambda k: layers.sn_sigma(k, stats['u'], stats['v']))(
+      jnp.asarray(w, jnp.float32))
+  np.testing.assert_allclose(grad, np.outer(stats['v'], stats['u']),
+                             rtol=1e-5)
+  # fresh statistics are one power iteration: sigma > 0 before any update
+  fresh = variables['batch_stats']
+  assert float(layers.sn_sigma(variables['params']['kernel'], fresh['u'],
+                               fresh['v'])) > 0
 
 
 def test_attention_block_starts_as_identity_and_mixes_pixels():

@@ -94,9 +94,9 @@ def test_unconditional_ebm_has_no_embedding_and_rejects_labels(ebm_case):
   _, variables, x, _ = ebm_case
   ebm = tiny_ebm(num_classes=0)
   shapes = jax.eval_shape(ebm.init, KEY, x, LOGSNR)
-  assert 'class_embed' not in shapes['params']
+  assert 'y_map' not in shapes['params']
   params = dict(variables['params'])
-  del params['class_embed']
+  del params['y_map']
   with pytest.raises(ValueError, match='num_classes'):
     jax.eval_shape(lambda: ebm.apply({**variables, 'params': params}, x,
                                      LOGSNR, label=NULL))
