@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from coopjax.cdrl import conditioning
+from coopjax.models import layers
 from coopjax.cdrl.model import (CDRLModel, Params, bcast, level_energy, noisy,
                                 sq_norm)
 from coopjax.cdrl.sampling import propose, refine
@@ -51,7 +52,10 @@ def loss_and_grads(model: CDRLModel, params: Dict[str, Params],
 
   EBM: ``mean w_t [f(sg(y_K)) - f(y_data)]``; initializer: ``mean ||sg(y_K) -
   y_0||^2`` through the very proposal the chain started from. The chain runs on
-  the current EBM; spectral-norm statistics are updated once, in the EBM loss.
+  the current EBM. Spectral-norm statistics take their one power iteration
+  first and the new ``u``, ``v`` serve the chain and both energies, as the
+  authors' training-mode positive forward followed by eval-mode chain and
+  negative forward.
   For a class-conditional model (``model.num_classes > 0``) labels are dropped
   to null with probability ``model.label_drop``.
 
@@ -74,7 +78,8 @@ def loss_and_grads(model: CDRLModel, params: Dict[str, Params],
     cond = conditioning.conditional(label)
   else:
     label = None
-  ebm_vars = {'params': params['ebm'], 'batch_stats': stats['ebm']}
+  new_stats = layers.power_iteration(params['ebm'], stats['ebm'])
+  ebm_vars = {'params': params['ebm'], 'batch_stats': new_stats}
   batch_size = x.shape[0]
   grads, metrics = {}, {}
   if model.initializer is None:
@@ -91,16 +96,15 @@ def loss_and_grads(model: CDRLModel, params: Dict[str, Params],
   both_labels = None if label is None else jnp.concatenate([label, label])
 
   def ebm_loss(p):
-    f, updates = model.ebm.apply(
-        {'params': p, 'batch_stats': stats['ebm']},
+    f = model.ebm.apply(
+        {'params': p, 'batch_stats': new_stats},
         jnp.concatenate([y_data, y_k]), model.net_input[:-1],
-        jnp.concatenate([t, t]) - 1, True, both_labels, method=level_energy,
-        mutable=['batch_stats'])
+        jnp.concatenate([t, t]) - 1, False, both_labels, method=level_energy)
     f_pos, f_neg = f[:batch_size], f[batch_size:]
     loss = jnp.mean(weight * (f_neg - f_pos))
-    return loss, (updates['batch_stats'], f_pos, f_neg)
+    return loss, (f_pos, f_neg)
 
-  (loss, (new_stats, f_pos, f_neg)), grads['ebm'] = jax.value_and_grad(
+  (loss, (f_pos, f_neg)), grads['ebm'] = jax.value_and_grad(
       ebm_loss, has_aux=True)(params['ebm'])
   metrics.update(ebm_loss=loss, f_data=jnp.mean(f_pos),
                  f_sample=jnp.mean(f_neg),
