@@ -117,9 +117,10 @@ class Checkpointer:
       raise CheckpointMismatchError(
           f'The checkpoint at {self.directory}/{step} was written by a '
           f'different model: {problem}. Use a fresh --workdir for this config, '
-          f'or the config (and coopjax version: the optimiser state became '
-          f'flat vectors on 2026-11-28) that wrote it. Nothing was '
-          f'overwritten.')
+          f'or the config and coopjax version that wrote it (the optimiser '
+          f'state became flat vectors on 2026-11-28; the CDRL, CoopFlow and '
+          f'latent-flow networks took the authors\' layouts and names on '
+          f'2026-11-29). Nothing was overwritten.')
 
   def restore(self, target: Any, step: Optional[int] = None) -> Any:
     """Restores ``step`` (default: latest) into the structure of ``target``.
