@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from absl import flags
 
-from coopjax import data, main, metrics
+from coopjax import data, main, metrics, preflight
 from coopjax.data import masks
 
 from helpers import REPO
@@ -102,7 +102,9 @@ def test_eval_mode_reports_the_tv_of_its_samples(checkerboard):
 
 
 def test_a_2d_run_has_no_tasks(checkerboard):
-  with pytest.raises(ValueError, match='not a task of cdrl'):
+  with pytest.raises(preflight.UsageError,
+                     match=r'Modes of cdrl on checkerboard: train, sample, '
+                     r'eval \(its tasks need image data\)'):
     cli(*CHECKERBOARD, f'--workdir={checkerboard}', '--mode=inpaint')
 
 
@@ -184,6 +186,7 @@ def test_fewer_steps_mode(digits):
 
 
 def test_unknown_mode_lists_the_tasks(digits):
-  with pytest.raises(ValueError, match='compose, fewer_steps, guided, '
-                     'inpaint, ood'):
+  with pytest.raises(preflight.UsageError,
+                     match='train, sample, eval, guided, compose, inpaint, '
+                     'ood, fewer_steps'):
     cli(*DIGITS, f'--workdir={digits}', '--mode=bogus')

@@ -79,7 +79,7 @@ def test_masks_hide_exactly_what_they_say(h, w, c, kind):
   x = np.random.default_rng(h * w).normal(size=m.shape)
   s = masks.shown(x, m)
   np.testing.assert_array_equal(s[m], x[m])
-  assert np.all(s[~m] == -1.0)
+  assert np.all(np.isnan(s[~m]))  # hidden pixels: drawn as the mask colour
   figures = masks.fill_figures(np.where(m, x, 0.0), x, m)
   assert figures['known_pixels_changed'] == 0.0
   changed = np.where(m, x + 1.0, x)
