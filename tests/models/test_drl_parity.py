@@ -10,8 +10,6 @@ training-mode forward takes that update with the same ``power_step``:
 tests/models/test_cdrl_parity.py.)
 """
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -20,23 +18,15 @@ import pytest
 from coopjax import models
 from coopjax.convert import drl as convert
 from coopjax.models.embedding import sinusoidal_embedding
-from helpers import REPO
+from helpers.parity import close, load_fixture
 
-FIXTURE = os.path.join(REPO, 'tests', 'fixtures', 'drl', 'parity.npz')
 NET = models.ResNetEnergy(width=8, mults=(1, 2), blocks_per_res=2,
                           temb_dim=8, arch='drl', attn_resolutions=(4,))
 
 
-def close(actual, expected):
-  expected = np.asarray(expected)
-  np.testing.assert_allclose(np.asarray(actual), expected, rtol=1e-5,
-                             atol=1e-5 * np.abs(expected).max())
-
-
 @pytest.fixture(scope='module')
 def fx():
-  with np.load(FIXTURE) as f:
-    return dict(f)
+  return load_fixture('drl')
 
 
 def weights(fx, prefix='w/'):
