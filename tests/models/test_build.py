@@ -56,3 +56,13 @@ def test_cifar10_drl_network_has_the_drl_authors_parameter_count():
   assert count(cfg) == 34_833_408
   cfg.attn = (16,)
   assert count(cfg) == 36_938_752
+
+
+@pytest.mark.parametrize('kw, match', [
+    (dict(arch='nope'), "arch 'nope'"),
+    (dict(attn_resolutions=(4,)), "arch='drl'")])
+def test_unknown_arch_or_attention_in_the_cdrl_network_is_refused(kw, match):
+  ebm = models.ResNetEnergy(width=8, mults=(1,), blocks_per_res=1,
+                            temb_dim=8, **kw)
+  with pytest.raises(ValueError, match=match):
+    jax.eval_shape(ebm.init, KEY, jnp.zeros(SHAPE), LOGSNR)
