@@ -6,8 +6,8 @@ the networks still depart from the authors' in the ways listed in section 5.1).
 Variants: ``:large`` (256 base channels), ``:drl`` (the DRL baseline with the
 DRL authors' settings: no initializer, integer level input, independent pair
 noise, K = 30, linear schedule, warm-up 1000, no clipping, EMA 0.999, sampling
-noise 0.99; docs/algorithms.md, section 2.11). The data must be prepared offline in
-``--config.data.tfds_dir`` (see README, "Image data"). FID needs converted
+noise 0.99, the DRL authors' network; docs/algorithms.md, section 2.11). The
+data must be prepared offline in ``--config.data.tfds_dir`` (see README, "Image data"). FID needs converted
 Inception weights: ``--config.eval.inception_path=inception_fid.npz`` (see
 docs/fid.md). Tasks on a trained run: ``--mode=fewer_steps``, ``--mode=ood``
 (against ``task.ood_data``), ``--mode=inpaint``.

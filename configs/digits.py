@@ -12,8 +12,8 @@ seconds, and is cached in ``<workdir>/cache``).
 
 Variants: ``:cond`` (class-conditional with label dropout 0.1; then
 ``--mode=guided`` draws every digit at each guidance weight), ``:drl`` (the DRL
-baseline with the DRL authors' settings at these widths; docs/algorithms.md,
-section 2.11). Tasks: ``--mode=inpaint``, ``--mode=ood`` (against uniform
+baseline with the DRL authors' settings and network at these widths;
+docs/algorithms.md, section 2.11). Tasks: ``--mode=inpaint``, ``--mode=ood`` (against uniform
 noise), ``--mode=fewer_steps``.
 """
 

@@ -43,6 +43,8 @@ def model(**overrides) -> ml_collections.ConfigDict:
       blocks_per_stage=1,      # mlp: residual blocks per stage
       temb_dim=128,            # noise-level embedding size
       use_sn=True,             # spectral normalisation in the EBM
+      arch='cdrl',             # resnet: 'cdrl' (CDRL authors' network) or 'drl' (DRL authors')
+      attn=(),                 # resnet, arch 'drl': resolutions with self-attention
       num_classes=0,           # labels for conditioning (0: unconditional)
       label_drop=0.1,          # probability a label is dropped to null (guidance)
       dtype='float32',         # compute dtype of the networks
@@ -105,13 +107,18 @@ def drl(c: ml_collections.ConfigDict,
   clipping, EMA 0.999 (the optimiser's lr and betas are already theirs:
   Adam 1e-4, 0.9, 0.999); with ``linear_schedule`` DRL's linear schedule
   (1000 betas 1e-4..0.02 at steps 0, 100, .., 500, 999) and step constant
-  2e-4 with ``c_t = sigma_{t-1} / sigma_0``. Network departures:
-  docs/algorithms.md, section 5.
+  2e-4 with ``c_t = sigma_{t-1} / sigma_0``. An image EBM is the DRL
+  authors' network (``model.arch='drl'``, their ``net_res_temb2`` at their
+  flag defaults: no attention) with its embedding as wide as its first stage
+  (``temb_dim = width``, as theirs). Departures: docs/algorithms.md,
+  section 5.1.
   """
   c.algorithm = 'drl'
   c.model.update(initializer='none', langevin_steps=30, tweedie=False,
                  level_input='index', pair_noise='independent',
                  sample_noise=0.99)
+  if c.model.ebm == 'resnet':
+    c.model.update(arch='drl', temb_dim=c.model.width)
   if linear_schedule:
     c.schedule.update(kind='drl_linear', step_const=2e-4, ct_mode='sigma')
   c.optim.ebm.update(warmup=1000, warmup_offset=0, grad_clip=0.0)

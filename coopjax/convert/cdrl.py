@@ -22,8 +22,7 @@ The name mapping (:func:`convert_state_dict`) is one table: module paths
 ``module_list.12.conv1.weight_orig`` ``[out, in, 3, 3]`` (with 8 blocks per
 resolution ``module_list`` counts the pooling layers too: the third block of
 the second resolution) -> ``params/rest_1/conv1/kernel[1]`` ``[3, 3, in,
-out]`` (the blocks after the first of a resolution are stacked for
-``nn.scan``; the first is ``first_1``), ``weight_u`` /
+out]`` (:func:`coopjax.convert.common.block_path`), ``weight_u`` /
 ``weight_v`` -> ``batch_stats/.../u`` / ``v`` (``v`` reordered to the
 kernel's ``(kh, kw, in)`` flattening), ``downs.1.2.mlp.1.weight`` ->
 ``params/downs_1_2/mlp/kernel``, GroupNorm ``weight`` -> ``scale``, the
@@ -38,7 +37,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from coopjax.convert import torch_file
+from coopjax.convert import common, torch_file
 
 KEYS = ('pi_state_dict', 'p_state_dict', 'pi_ema_state_dict',
         'p_ema_state_dict')
@@ -53,8 +52,7 @@ class CheckpointFormatError(ValueError):
 def _ebm_block(match: re.Match, blocks_per_res: int) -> str:
   """``module_list.<m>``: 0 is the stem; then per resolution
   ``blocks_per_res`` blocks and one (parameter-free) pooling layer. Block
-  ``j`` of resolution ``i`` is ``first_<i>`` (j = 0) or entry ``j - 1`` of
-  the stacked ``rest_<i>`` (``rest_<i>#<j - 1>`` until :func:`_stack`)."""
+  ``j`` of resolution ``i`` is :func:`common.block_path`."""
   m, rest = int(match.group(1)), match.group(2)
   if m == 0:
     return 'stem' + rest
@@ -64,37 +62,7 @@ def _ebm_block(match: re.Match, blocks_per_res: int) -> str:
         f'module_list.{m} has parameters but is a pooling layer with '
         f'blocks_per_res={blocks_per_res}; set config.model.blocks_per_res '
         'to the checkpoint\'s (the authors\' n_blocks).')
-  return (f'first_{level}' if j == 0 else f'rest_{level}#{j - 1}') + rest
-
-
-def _stack(node: Dict[str, Any]) -> Dict[str, Any]:
-  """Entries ``name#k`` of a dict become ``name``, their arrays stacked on a
-  new leading axis in the order of ``k`` (the layout of ``nn.scan``)."""
-  groups: Dict[str, Dict[int, Any]] = {}
-  out = {}
-  for key, value in node.items():
-    base, sep, index = key.partition('#')
-    if sep:
-      groups.setdefault(base, {})[int(index)] = value
-    else:
-      out[key] = value
-  for base, members in groups.items():
-    if sorted(members) != list(range(len(members))):
-      raise CheckpointFormatError(f'{base}: blocks {sorted(members)} found; '
-                                  'expected every block of the resolution.')
-    trees = [members[k] for k in range(len(members))]
-    out[base] = _stack_trees(trees)
-  return out
-
-
-def _stack_trees(trees: List[Any]) -> Any:
-  if isinstance(trees[0], Mapping):
-    keys = set(trees[0])
-    if any(set(t) != keys for t in trees):
-      raise CheckpointFormatError('Blocks of one resolution differ in their '
-                                  'entries.')
-    return {k: _stack_trees([t[k] for t in trees]) for k in trees[0]}
-  return np.stack(trees)
+  return common.block_path(level, j) + rest
 
 
 # (regex on the torch module path, coopjax module path: a template or a
@@ -179,7 +147,8 @@ def convert_state_dict(state_dict: Mapping[str, np.ndarray],
     if key in node:
       raise CheckpointFormatError(f'{name} maps onto an entry already filled.')
     node[key] = array
-  return {collection: _stack(tree) for collection, tree in out.items()}
+  return {collection: common.stack_blocks(tree, CheckpointFormatError)
+          for collection, tree in out.items()}
 
 
 def ema_state_dict(ema: Mapping[str, Any],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, List, Mapping, Type
 
 import numpy as np
 
@@ -15,6 +15,44 @@ def set_path(tree: Dict[str, Any], path: str, value: np.ndarray) -> None:
   if leaf in tree:
     raise ValueError(f'Two PyTorch arrays map to {path!r}.')
   tree[leaf] = np.asarray(value, np.float32)
+
+
+def block_path(level: int, j: int) -> str:
+  """The coopjax module of residual block ``j`` of resolution ``level`` in
+  :class:`coopjax.models.ResNetEnergy`: ``first_<level>`` (j = 0) or entry
+  ``j - 1`` of the stacked ``rest_<level>``, written ``rest_<level>#<j - 1>``
+  until :func:`stack_blocks` stacks them."""
+  return f'first_{level}' if j == 0 else f'rest_{level}#{j - 1}'
+
+
+def stack_blocks(node: Dict[str, Any],
+                 error: Type[Exception] = ValueError) -> Dict[str, Any]:
+  """Entries ``name#k`` of a nested dict become ``name``, their arrays
+  stacked on a new leading axis in the order of ``k`` (the layout of
+  ``nn.scan``); raises ``error`` when blocks are missing or differ."""
+  groups: Dict[str, Dict[int, Any]] = {}
+  out = {}
+  for key, value in node.items():
+    base, sep, index = key.partition('#')
+    if sep:
+      groups.setdefault(base, {})[int(index)] = value
+    else:
+      out[key] = value
+  for base, members in groups.items():
+    if sorted(members) != list(range(len(members))):
+      raise error(f'{base}: blocks {sorted(members)} found; expected every '
+                  'block of the resolution.')
+    out[base] = _stack_trees([members[k] for k in range(len(members))], error)
+  return out
+
+
+def _stack_trees(trees: List[Any], error: Type[Exception]) -> Any:
+  if isinstance(trees[0], Mapping):
+    keys = set(trees[0])
+    if any(set(t) != keys for t in trees):
+      raise error('Blocks of one resolution differ in their entries.')
+    return {k: _stack_trees([t[k] for t in trees], error) for k in trees[0]}
+  return np.stack(trees)
 
 
 def conv_kernel(w: np.ndarray) -> np.ndarray:

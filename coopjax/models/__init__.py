@@ -27,7 +27,8 @@ def build_ebm(cfg) -> nn.Module:
                         blocks_per_res=cfg.blocks_per_res,
                         temb_dim=cfg.temb_dim, use_sn=cfg.use_sn,
                         num_classes=int(cfg.num_classes),
-                        dtype=cfg.dtype)
+                        dtype=cfg.dtype, arch=cfg.get('arch', 'cdrl'),
+                        attn_resolutions=tuple(cfg.get('attn', ())))
   if cfg.ebm == 'convnet':
     return ConvEnergy(width=cfg.width, mults=tuple(cfg.mults),
                       blocks_per_res=cfg.blocks_per_res)

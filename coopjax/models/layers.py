@@ -25,6 +25,15 @@ torch_default_init = nn.initializers.variance_scaling(1 / 3, 'fan_in',
                                                       'uniform')
 
 
+def tf_default_init(scale: float = 1.0) -> nn.initializers.Initializer:
+  """The DRL authors' ``default_init``: variance scaling ``scale``, fan_avg,
+  uniform (their ``init_scale=0`` means ``scale=1e-10``: near zero, so that a
+  lower-bounded spectral norm, :func:`spectral_normalised`, still has a
+  gradient)."""
+  return nn.initializers.variance_scaling(scale or 1e-10, 'fan_avg',
+                                          'uniform')
+
+
 def lrelu(x: jax.Array) -> jax.Array:
   """Leaky ReLU with slope 0.2, the EBMs' activation."""
   return nn.leaky_relu(x, negative_slope=0.2)
@@ -80,6 +89,7 @@ def model_labels(label: Optional[jax.Array], n: int, num_classes: int,
 
 
 SN_EPS = 1e-12  # PyTorch's spectral_norm eps
+SN_BOUND_EPS = 1e-6  # added to sigma by the DRL authors' lower-bounded variant
 
 
 def _unit(x: jax.Array) -> jax.Array:
@@ -131,8 +141,13 @@ def power_iteration(params: Any, stats: Any) -> Any:
 
 
 def spectral_normalised(module: nn.Module, kernel: jax.Array,
-                        update_stats: bool) -> jax.Array:
+                        update_stats: bool, bounded: bool = False) -> jax.Array:
   """``kernel / sigma`` with PyTorch's ``spectral_norm`` semantics.
+
+  ``bounded`` (the DRL authors' ``SN(..., lower_bound=True)``, used on their
+  near-zero-initialised layers): ``kernel / s * min(s, 1)`` with ``s = sigma
+  + 1e-6``, i.e. the spectral norm is capped at 1 rather than set to 1, so a
+  layer can start (and stay) close to zero.
 
   ``u`` ``[out]`` and ``v`` ``[in]`` live in the ``'batch_stats'`` collection
   of ``module``. ``update_stats=True`` (PyTorch's training mode): one power
@@ -155,7 +170,11 @@ def spectral_normalised(module: nn.Module, kernel: jax.Array,
   if update_stats and not module.is_initializing():
     u, v = power_step(kernel, u)
     state.value, v_state.value = u, v
-  return kernel / sn_sigma(kernel, u, v).astype(kernel.dtype)
+  sigma = sn_sigma(kernel, u, v).astype(kernel.dtype)
+  if bounded:
+    sigma = sigma + SN_BOUND_EPS
+    return kernel / sigma * jnp.minimum(sigma, 1)
+  return kernel / sigma
 
 
 class SNDense(nn.Module):
@@ -163,19 +182,22 @@ class SNDense(nn.Module):
 
   Parameters ``kernel`` ``[in, out]`` and ``bias`` ``[out]``; with ``use_sn``
   the statistics ``u``, ``v`` in ``'batch_stats'`` (see
-  :func:`spectral_normalised`).
+  :func:`spectral_normalised`, also for ``bounded``). ``kernel_init``:
+  PyTorch's default unless given.
   """
   features: int
   use_sn: bool = True
   use_bias: bool = True
   dtype: Optional[Any] = None
+  kernel_init: Any = torch_default_init
+  bounded: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array, update_stats: bool = False) -> jax.Array:
-    kernel = self.param('kernel', torch_default_init,
+    kernel = self.param('kernel', self.kernel_init,
                         (x.shape[-1], self.features))
     if self.use_sn:
-      kernel = spectral_normalised(self, kernel, update_stats)
+      kernel = spectral_normalised(self, kernel, update_stats, self.bounded)
     dtype = self.dtype or x.dtype
     y = jnp.dot(x.astype(dtype), kernel.astype(dtype))
     if self.use_bias:
@@ -195,14 +217,16 @@ class SNConv(nn.Module):
   use_sn: bool = True
   use_bias: bool = True
   dtype: Optional[Any] = None
+  kernel_init: Any = torch_default_init
+  bounded: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array, update_stats: bool = False) -> jax.Array:
     k = self.kernel_size
-    kernel = self.param('kernel', torch_default_init,
+    kernel = self.param('kernel', self.kernel_init,
                         (k, k, x.shape[-1], self.features))
     if self.use_sn:
-      kernel = spectral_normalised(self, kernel, update_stats)
+      kernel = spectral_normalised(self, kernel, update_stats, self.bounded)
     dtype = self.dtype or x.dtype
     y = jax.lax.conv_general_dilated(
         x.astype(dtype), kernel.astype(dtype), (1, 1), 'SAME',
@@ -244,17 +268,22 @@ class AttentionBlock(nn.Module):
   """Single-head self-attention over the pixels, residual; the output
   projection's kernel starts at zero (the block starts as the identity).
 
-  The authors' U-Net ``Attention`` with one head; their 1x1 convs
-  ``to_qkv`` and ``to_out`` are dense layers of the same names here.
+  The CDRL authors' U-Net ``Attention`` with one head; their 1x1 convs
+  ``to_qkv`` and ``to_out`` are dense layers of the same names here. With
+  ``use_norm=False`` and ``kernel_init=tf_default_init()`` the DRL authors'
+  ``attn_block`` at their default ``normalize=None`` (their ``q``, ``k``,
+  ``v`` concatenated into ``to_qkv``).
   """
   dtype: Optional[Any] = None
+  use_norm: bool = True
+  kernel_init: Any = torch_default_init
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     b, h, w, c = x.shape
-    y = group_norm(c, self.dtype, name='norm')(x)
+    y = group_norm(c, self.dtype, name='norm')(x) if self.use_norm else x
     q, k, v = jnp.split(nn.Dense(3 * c, dtype=self.dtype, name='to_qkv',
-                                 kernel_init=torch_default_init)(y), 3, axis=-1)
+                                 kernel_init=self.kernel_init)(y), 3, axis=-1)
     q, k, v = (a.reshape(b, h * w, c) for a in (q, k, v))
     logits = jnp.einsum('bqc,bkc->bqk', q, k).astype(jnp.float32) * c**-0.5
     weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)

@@ -119,6 +119,9 @@ def test_drl_variant_has_the_published_settings(name):
   assert (c.model.langevin_steps, c.model.tweedie) == (30, False)
   assert (c.model.level_input, c.model.pair_noise) == ('index', 'independent')
   assert c.model.sample_noise == 0.99
+  # the DRL authors' network, its embedding as wide as its first stage
+  assert (c.model.arch, c.model.attn) == ('drl', ())
+  assert c.model.temb_dim == c.model.width
   assert (c.schedule.kind, c.schedule.step_const) == ('drl_linear', 2e-4)
   assert (c.optim.ebm.warmup, c.optim.ebm.warmup_offset,
           c.optim.ebm.grad_clip) == (1000, 0, 0.0)

@@ -41,3 +41,28 @@ def test_cifar10_networks_have_the_authors_parameter_counts():
       models.param_count(jax.eval_shape(net.init, KEY, x, logsnr)['params'])
       for net in (models.build_ebm(cfg), models.build_initializer(cfg)))
   assert got == (34_833_152, 3_769_795)
+
+
+def test_cifar10_drl_network_has_the_drl_authors_parameter_count():
+  """net_res_temb2 of ruiqigao/recovery_likelihood built in TF at their
+  CIFAR-10 settings (ch 128, ch_mult (1, 2, 2, 2), --num_res_blocks=8, flag
+  defaults: no attention): 34,833,408 trainable parameters (36,938,752 with
+  --use_attention); docs/algorithms.md, 2.11."""
+  cfg = load_config('cifar10', 'drl').model
+  assert (cfg.arch, cfg.attn) == ('drl', ())
+  x, logsnr = jnp.zeros((1, 32, 32, 3)), jnp.zeros(1)
+  count = lambda c: models.param_count(
+      jax.eval_shape(models.build_ebm(c).init, KEY, x, logsnr)['params'])
+  assert count(cfg) == 34_833_408
+  cfg.attn = (16,)
+  assert count(cfg) == 36_938_752
+
+
+@pytest.mark.parametrize('kw, match', [
+    (dict(arch='nope'), "arch 'nope'"),
+    (dict(attn_resolutions=(4,)), "arch='drl'")])
+def test_unknown_arch_or_attention_in_the_cdrl_network_is_refused(kw, match):
+  ebm = models.ResNetEnergy(width=8, mults=(1,), blocks_per_res=1,
+                            temb_dim=8, **kw)
+  with pytest.raises(ValueError, match=match):
+    jax.eval_shape(ebm.init, KEY, jnp.zeros(SHAPE), LOGSNR)

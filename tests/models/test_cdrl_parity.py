@@ -9,8 +9,6 @@ vectors it stores, U-Net outputs, and one sampling level with the noise the
 authors' sampler drew.
 """
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,9 +21,8 @@ from coopjax.convert import cdrl as convert
 from coopjax.models import layers
 from coopjax.samplers import kernels
 from coopjax.samplers import langevin as langevin_lib
-from helpers import REPO
+from helpers.parity import close, load_fixture
 
-FIXTURE = os.path.join(REPO, 'tests', 'fixtures', 'cdrl', 'parity.npz')
 NETS = {
     'ebm': models.ResNetEnergy(width=8, mults=(1, 2), blocks_per_res=3,
                                temb_dim=8),
@@ -39,16 +36,9 @@ NETS = {
 }
 
 
-def close(actual, expected):
-  expected = np.asarray(expected)
-  np.testing.assert_allclose(np.asarray(actual), expected, rtol=1e-5,
-                             atol=1e-5 * np.abs(expected).max())
-
-
 @pytest.fixture(scope='module')
 def fx():
-  with np.load(FIXTURE) as f:
-    return dict(f)
+  return load_fixture('cdrl')
 
 
 def state_dict(fx, net):
