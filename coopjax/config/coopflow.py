@@ -95,7 +95,8 @@ def task(**overrides) -> ml_collections.ConfigDict:
       recon_decay=1.0,         # x0: learning rate times recon_decay ** j
       inpaint_lr=0.03,         # x0 inpainting: learning rate
       inpaint_decay=0.99,      # x0 inpainting: times inpaint_decay ** j
-      interp_points=10,        # interpolate: points per pair
+      interp_points=21,        # interpolate: points per pair (the authors')
+      interp_from='reconstruction',  # ends: latents of the reconstructions (the authors') or of the 'images'
       mask='square',           # inpaint: 'square', 'half' or 'free'
   ), overrides, 'task')
 

@@ -65,35 +65,55 @@ def reconstruct(model: CoopFlowModel, params: Dict[str, Params],
   return z, x, jnp.concatenate([losses, final[None]])
 
 
+def noise_free(model: CoopFlowModel) -> CoopFlowModel:
+  """The model with the authors' task chain: no noise, no drift clip, no box
+  (their ``ebm_sample`` in the reconstruction and interpolation scripts)."""
+  return dataclasses.replace(model, clip_drift=None, clip_x=None,
+                             noise_scale=0.0)
+
+
+def interpolate_latents(model: CoopFlowModel, params: Dict[str, Params],
+                        z_a: jax.Array, z_b: jax.Array, num: int,
+                        key: Optional[jax.Array] = None,
+                        n_steps: Optional[int] = None) -> jax.Array:
+  """Images along the straight line from ``z_a`` to ``z_b`` in latent space.
+
+  Args:
+    model: the model (pass ``noise_free(model)`` for the authors' revision).
+    params: ``{'ebm': ..., 'flow': ...}``.
+    z_a, z_b: ``[B, latent_dim]`` the two end latents (pairs).
+    num: points on the line, ends included (>= 2).
+    key: if given, every point is also revised by the Langevin chain;
+      otherwise it is the flow's inverse only.
+    n_steps: Langevin steps for the revision; default ``model.n_steps``.
+
+  Returns:
+    ``[B, num, ...]`` images, ``z_a``'s end first.
+  """
+  if num < 2:
+    raise ValueError(f'interpolate needs num >= 2 points, got {num}.')
+  w = jnp.linspace(0.0, 1.0, num)[None, :, None]
+  z = ((1.0 - w) * z_a[:, None] + w * z_b[:, None]).reshape(-1, z_a.shape[-1])
+  x = propose(model, params['flow'], z)
+  if key is not None:
+    x, _ = refine(model, params['ebm'], x, key, n_steps)
+  return x.reshape((z_a.shape[0], num) + x.shape[1:])
+
+
 def interpolate(model: CoopFlowModel, params: Dict[str, Params],
                 x_a: jax.Array, x_b: jax.Array, num: int,
                 key: Optional[jax.Array] = None,
                 n_steps: Optional[int] = None) -> jax.Array:
   """Images along the line between ``flow(x_a)`` and ``flow(x_b)`` in z space.
 
-  Args:
-    model: the model.
-    params: ``{'ebm': ..., 'flow': ...}``.
-    x_a, x_b: ``[B, ...]`` the two end images (pairs).
-    num: points on the line, ends included (>= 2).
-    key: if given, every point is also revised by the Langevin chain;
-      otherwise it is the flow's inverse only, whose ends reproduce
-      ``x_a`` and ``x_b``.
-    n_steps: Langevin steps for the revision; default ``model.n_steps``.
-
-  Returns:
-    ``[B, num, ...]`` images, ``x_a``'s end first.
+  Without ``key`` the ends reproduce ``x_a`` and ``x_b`` (the flow's inverse
+  of its forward); see :func:`interpolate_latents` for the arguments.
   """
   if num < 2:
     raise ValueError(f'interpolate needs num >= 2 points, got {num}.')
   z_a = encode(model, params['flow'], x_a)
   z_b = encode(model, params['flow'], x_b)
-  w = jnp.linspace(0.0, 1.0, num)[None, :, None]
-  z = ((1.0 - w) * z_a[:, None] + w * z_b[:, None]).reshape(-1, z_a.shape[-1])
-  x = propose(model, params['flow'], z)
-  if key is not None:
-    x, _ = refine(model, params['ebm'], x, key, n_steps)
-  return x.reshape((x_a.shape[0], num) + x_a.shape[1:])
+  return interpolate_latents(model, params, z_a, z_b, num, key, n_steps)
 
 
 def reconstruct_x0(model: CoopFlowModel, params: Dict[str, Params],
@@ -114,8 +134,7 @@ def reconstruct_x0(model: CoopFlowModel, params: Dict[str, Params],
   """
   if num_iters < 0:
     raise ValueError(f'num_iters must be >= 0, got {num_iters}.')
-  free = dataclasses.replace(model, clip_drift=None, clip_x=None,
-                             noise_scale=0.0)
+  free = noise_free(model)
   w = jnp.ones_like(target) if mask is None else jnp.broadcast_to(
       mask, target.shape).astype(target.dtype)
 

@@ -11,7 +11,10 @@ from ``config.task``:
   uses ``inpaint_lr`` and ``inpaint_decay``) or ``'latent'`` (Adam on the
   flow latent through the unrolled, clipped chain, lr ``recon_lr``);
 - ``recon_iters``: iterations (reconstruction and inpainting);
-- ``interp_points``: images per interpolation strip;
+- ``interp_points``: images per interpolation strip (the authors' 21);
+- ``interp_from``: ``'reconstruction'`` (the authors': the ends are the
+  flow latents of the test images' reconstructions) or ``'images'`` (the
+  flow latents of the images themselves);
 - ``mask``: ``'square'``, ``'half'`` or ``'free'`` (:mod:`coopjax.data.masks`).
 
 (Synthesis is ``--mode=sample``.)
@@ -27,10 +30,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from coopjax import plotting
-from coopjax.coopflow.inference import interpolate as interpolate_fn
+from coopjax.coopflow.inference import interpolate_latents, noise_free
 from coopjax.coopflow.inference import reconstruct as reconstruct_fn
 from coopjax.coopflow.inference import reconstruct_x0
-from coopjax.coopflow.model import generate, propose
+from coopjax.coopflow.model import encode, generate, propose
 from coopjax.data import masks
 from coopjax.trainer import reports
 from coopjax.trainer.tasks import bind, save_side_by_side, task_key
@@ -68,14 +71,15 @@ def _reconstruct_fn(algo, with_mask: bool):
 
 
 def _fit(algo, state, target, salt: int, mask=None):
-  """Fits from ``N(0, I)`` latents (``task.recon_space``); ``(x, losses)``
-  as numpy."""
+  """Fits from ``N(0, I)`` latents (``task.recon_space``): ``(start, x,
+  losses)``, where ``start`` is the fitted latent (``'latent'``) or chain
+  start ``x_0`` (``'x0'``) and ``x`` the chain's end."""
   k_z, k_chain = _keys(algo, state, salt)
   z0 = jax.random.normal(k_z, (len(target), algo.model.latent_dim))
-  _, x, losses = _reconstruct_fn(algo, mask is not None)(
+  start, x, losses = _reconstruct_fn(algo, mask is not None)(
       state.ema, jnp.asarray(target), z0, k_chain,
       None if mask is None else jnp.asarray(mask))
-  return np.asarray(x), np.asarray(losses)
+  return start, np.asarray(x), np.asarray(losses)
 
 
 def _start(algo, state, num: int, salt: int) -> np.ndarray:
@@ -89,7 +93,7 @@ def _start(algo, state, num: int, salt: int) -> np.ndarray:
 def reconstruct(algo, state, dataset, prefix: str) -> Dict[str, float]:
   """Reconstructs test images through the chain (``task.recon_space``)."""
   target = dataset.test_batch(algo.config.task.num)['x']
-  x, losses = _fit(algo, state, target, salt=11)
+  _, x, losses = _fit(algo, state, target, salt=11)
   start = _start(algo, state, len(target), salt=11)
   np.savez(prefix + '.npz', x=x, target=target, start=start, losses=losses)
   save_side_by_side(prefix + '.png', (target, start, x),
@@ -104,7 +108,7 @@ def inpaint(algo, state, dataset, prefix: str) -> Dict[str, float]:
   cfg = algo.config.task
   obs = dataset.test_batch(cfg.num)['x']
   mask = masks.make(cfg.mask, obs.shape, algo.config.seed)
-  fitted, losses = _fit(algo, state, obs, salt=12, mask=mask)
+  _, fitted, losses = _fit(algo, state, obs, salt=12, mask=mask)
   x = np.where(mask, obs, fitted)
   start = np.where(mask, obs, _start(algo, state, len(obs), salt=12))
   np.savez(prefix + '.npz', x=x, observed=obs, mask=mask, losses=losses)
@@ -117,31 +121,63 @@ def inpaint(algo, state, dataset, prefix: str) -> Dict[str, float]:
   return figures
 
 
+INTERP_FROM = ('reconstruction', 'images')
+
+
+def _end_latents(algo, state, images: np.ndarray, source: str):
+  """Latents of the interpolation's ends and the images they stand for.
+
+  ``'reconstruction'`` (the authors'): the flow latents of the
+  reconstructions' chain starts (``task.recon_space``), shown next to the
+  images they reconstruct; ``'images'``: the flow latents of the images.
+  """
+  encode_fn = algo.jit('encode', lambda p, x: encode(algo.model, p, x))
+  if source == 'images':
+    return encode_fn(state.ema['flow'], jnp.asarray(images))
+  start, _, _ = _fit(algo, state, images, salt=13)
+  if algo.config.task.get('recon_space', 'latent') == 'latent':
+    return start
+  return encode_fn(state.ema['flow'], start)
+
+
 def interpolate(algo, state, dataset, prefix: str) -> Dict[str, float]:
   """Strips between pairs of test images along a line in the flow's latent
-  space: the flow's images, and the same revised by the Langevin chain."""
+  space (``task.interp_from``): the flow's images, and the same revised by
+  the chain (noise-free, as the authors' script)."""
   cfg = algo.config.task
+  source = cfg.get('interp_from', 'images')
+  if source not in INTERP_FROM:
+    raise ValueError(f'config.task.interp_from={source!r}; expected one of '
+                     f'{INTERP_FROM}.')
   pairs = max(1, cfg.num // 2)
   test = dataset.test_batch(2 * pairs)['x']
   x_a, x_b = test[:pairs], test[pairs:2 * pairs]
+  z = _end_latents(algo, state, test[:2 * pairs], source)
   points = int(cfg.interp_points)
+  free = noise_free(algo.model)
   fn = algo.jit(('interpolate', points), lambda p, a, b, key=None: (
-      interpolate_fn(algo.model, p, a, b, points, key)))
-  flow_path = np.asarray(fn(state.ema, x_a, x_b))
-  revised = np.asarray(fn(state.ema, x_a, x_b, key=_keys(algo, state, 13)[1]))
+      interpolate_latents(free, p, a, b, points, key)))
+  z_a, z_b = z[:pairs], z[pairs:2 * pairs]
+  flow_path = np.asarray(fn(state.ema, z_a, z_b))
+  revised = np.asarray(fn(state.ema, z_a, z_b, key=_keys(algo, state, 13)[1]))
   np.savez(prefix + '.npz', flow=flow_path, revised=revised, x_a=x_a, x_b=x_b)
   rows = np.stack([flow_path, revised], axis=1)[:8]
   plotting.save_labelled_grid(
       prefix + '.png', rows.reshape((-1,) + x_a.shape[1:]),
       ncol=int(cfg.interp_points), zoom=reports.zoom_for(x_a),
-      title=f'{os.path.basename(prefix)}: from x_a (left) to x_b (right)',
+      title=(f'{os.path.basename(prefix)}: from x_a (left) to x_b (right), '
+             f'latents of the {source}'),
       row_labels=['flow', 'revised'] * len(rows))
-  err = max(np.max(np.abs(flow_path[:, 0] - x_a)),
-            np.max(np.abs(flow_path[:, -1] - x_b)))
+  ends = np.concatenate([revised[:, 0], revised[:, -1]])
   steps = np.abs(np.diff(flow_path, axis=1)).mean(axis=tuple(range(2, flow_path.ndim)))
-  return {'endpoint_max_abs_error': float(err),
-          'mean_step_change': float(steps.mean()),
-          'max_step_change': float(steps.max())}
+  figures = {'mean_step_change': float(steps.mean()),
+             'max_step_change': float(steps.max()),
+             'endpoint_mse': float(np.mean((ends - test[:2 * pairs]) ** 2))}
+  if source == 'images':
+    figures['endpoint_max_abs_error'] = float(max(
+        np.max(np.abs(flow_path[:, 0] - x_a)),
+        np.max(np.abs(flow_path[:, -1] - x_b))))
+  return figures
 
 
 def tasks_for(algo) -> Dict:

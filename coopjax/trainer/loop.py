@@ -243,7 +243,9 @@ def train_and_evaluate(config, workdir: str,
   return state
 
 
-def _restore_for_inference(config, workdir: str) -> Tuple[Any, ...]:
+def restore_for_inference(config, workdir: str) -> Tuple[Any, ...]:
+  """``(dataset, algo, mesh, state)`` of a trained workdir's latest (or, with
+  ``eval.checkpoint='best'``, best) checkpoint, for sampling and tasks."""
   dataset, algo, mesh, ckpt, state = _setup(config, workdir,
                                             allow_config_change=True,
                                             inference=True)
@@ -264,7 +266,7 @@ def sample(config, workdir: str) -> Dict[str, float]:
   writes
   ``samples/sample_<step>.{npz,png}``.
   """
-  dataset, algo, mesh, state = _restore_for_inference(config, workdir)
+  dataset, algo, mesh, state = restore_for_inference(config, workdir)
   return _write_report(config, algo, dataset, mesh, state, workdir,
                        config.sample.num, config.sample.langevin_steps,
                        f'sample_{int(state.step)}')
@@ -295,7 +297,7 @@ def evaluate(config, workdir: str) -> Dict[str, float]:
   ``config.eval.num_samples`` samples and the true density, and the same
   distance for the learned density on a grid.
   """
-  dataset, algo, mesh, state = _restore_for_inference(config, workdir)
+  dataset, algo, mesh, state = restore_for_inference(config, workdir)
   result = _write_report(config, algo, dataset, mesh, state, workdir,
                          config.eval.num_samples, config.sample.langevin_steps,
                          f'eval_{int(state.step)}')
@@ -308,7 +310,7 @@ def evaluate(config, workdir: str) -> Dict[str, float]:
 def run_task(config, workdir: str, mode: str) -> Dict[str, float]:
   """Runs the algorithm's task ``mode`` (e.g. ``inpaint``) on the latest
   checkpoint; writes ``samples/<mode>_<step>.*`` and ``<mode>.json``."""
-  dataset, algo, _, state = _restore_for_inference(config, workdir)
+  dataset, algo, _, state = restore_for_inference(config, workdir)
   tasks = algo.tasks
   if mode not in tasks:
     raise ValueError(f'--mode={mode} is not a task of {config.algorithm}; '
