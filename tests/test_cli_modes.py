@@ -143,8 +143,14 @@ def test_guided_mode(digits):
   assert npz['w0'].shape == npz['w2'].shape == (20, 8, 8, 1)
   # the weight changes the samples (same keys), and each has its figure
   assert np.max(np.abs(npz['w0'] - npz['w2'])) > 1e-3
-  assert set(result) == {'step', 'frechet_digits_w0', 'frechet_digits_w2'}
+  assert set(result) == {'step', 'frechet_digits_w0', 'frechet_digits_w2',
+                         'label_log_prob_w0', 'label_log_prob_w2'}
   assert result['frechet_digits_w0'] != result['frechet_digits_w2']
+  # Guidance at w targets p(x | c) p(c | x)^w: the samples are classified
+  # as their label more confidently by the model's own classifier at w = 2
+  # than unguided (w = 0). A weight ignored or of the wrong sign fails.
+  # (2 updates, 20 samples: -23.4 -> -19.8 nats.)
+  assert result['label_log_prob_w2'] > result['label_log_prob_w0'] + 0.5
 
 
 def test_compose_mode(digits):

@@ -126,6 +126,9 @@ def main():
   p.add_argument('--max', type=int, default=0,
                  help='at most this many mutants, evenly spread (0: all)')
   p.add_argument('--timeout', type=float, default=300)
+  p.add_argument('--only', default='',
+                 help='comma-separated mutant numbers (the #N a previous run '
+                      'printed) to run, e.g. to re-run the survivors')
   args = p.parse_args()
   original = open(args.module, encoding='utf-8').read()
   tree = ast.parse(original)
@@ -133,6 +136,9 @@ def main():
   if args.max and len(todo) > args.max:
     step = len(todo) / args.max
     todo = [todo[int(i * step)] for i in range(args.max)]
+  if args.only:
+    keep = {int(i) for i in args.only.split(',')}
+    todo = [t for t in todo if t[0] in keep]
   if not run_tests(args.tests, args.pytest_args, args.timeout):
     sys.exit('The tests fail on the unmutated module; fix them first.')
   survivors, start = [], time.time()
@@ -141,10 +147,10 @@ def main():
       with open(args.module, 'w', encoding='utf-8') as f:
         f.write(ast.unparse(mutate(tree, index)) + '\n')
       ok = run_tests(args.tests, args.pytest_args, args.timeout)
-      print(f'[{n}/{len(todo)}] {"SURVIVED" if ok else "killed  "} {what}',
-            flush=True)
+      print(f'[{n}/{len(todo)}] {"SURVIVED" if ok else "killed  "} '
+            f'#{index} {what}', flush=True)
       if ok:
-        survivors.append(what)
+        survivors.append(f'#{index} {what}')
   finally:
     with open(args.module, 'w', encoding='utf-8') as f:
       f.write(original)

@@ -25,6 +25,7 @@ import math
 import os
 from typing import Dict
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -68,6 +69,8 @@ def guided(algo, state, dataset, prefix: str) -> Dict[str, float]:
     x = np.asarray(fn(state, task_key(algo, state, 1),
                       conditioning.guided(labels, float(w)), None))
     grids[f'w{w:g}'] = x
+    out[f'label_log_prob_w{w:g}'] = float(np.mean(
+        _label_log_prob_fn(algo)(state, jnp.asarray(x), labels)))
     plotting.save_labelled_grid(
         f'{prefix}_w{w:g}.png', x, ncol=per_class, zoom=reports.zoom_for(x),
         title=f'{os.path.basename(prefix)}: guidance weight w={w:g}',
