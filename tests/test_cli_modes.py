@@ -34,11 +34,24 @@ def cheap_keys():
   jax.config.update('jax_default_prng_impl', before)
 
 
+# One statistics cache (the digits classifier, trained once) for every
+# workdir of this module; set by shared_cache.
+CACHE = []
+
+
+@pytest.fixture(scope='module', autouse=True)
+def shared_cache(tmp_path_factory):
+  CACHE.append(str(tmp_path_factory.mktemp('cache')))
+  yield
+  CACHE.pop()
+
+
 def cli(*args: str) -> None:
   """``python -m coopjax.main ARGS`` in this process."""
   argv, cwd = sys.argv, os.getcwd()
   # The config flag reads its overrides from sys.argv, as under app.run.
-  sys.argv = ['coopjax', *args]
+  sys.argv = ['coopjax', *args,
+              *(f'--config.eval.cache_dir={c}' for c in CACHE[-1:])]
   os.chdir(REPO)  # --config paths are relative to the repository
   try:
     flags.FLAGS.unparse_flags()

@@ -11,7 +11,16 @@ excepted): an arithmetic operator (+ - * / swapped), a comparison (< <= > >=
 -> 1.5), ``True``/``False``, ``not x`` -> ``x``, or a ``return x`` ->
 ``return None``; the module is rewritten in place (``ast.unparse``), the
 tests run with ``-x``, and the file is restored. A mutant is killed when the
-tests fail (or time out). Prints every survivor and the kill rate.
+tests fail (or time out). Prints every survivor (``#N``: its number) and the
+kill rate.
+
+``--max=N`` takes N mutants spread evenly over the module (a sample: each
+run is one pytest process, ~10-60 s on a 2-core CPU); ``--only=N1,N2`` runs
+just those (e.g. the survivors of an earlier run, after adding tests; keep
+the same ``--max``, the numbers do not depend on it). The module is
+rewritten in place: run it in a scratch copy of the repository
+(``git archive HEAD | tar -x -C /tmp/mut``), not in a checkout you are
+editing. Results per module: bench/RESULTS.md, "Mutation testing".
 """
 
 import argparse
