@@ -96,3 +96,15 @@ def test_independent_pairs_take_one_forward_step_from_x_prev():
   assert abs(step.var() - 1) < 5 * np.sqrt(2 / (2 * n))
   assert abs(np.corrcoef(step.ravel(), x_prev.ravel())[0, 1]) < 5 / np.sqrt(
       2 * n)
+
+
+def test_dropout_is_switched_on_only_for_networks_with_dropout():
+  from coopjax.cdrl import losses  # pylint: disable=g-import-not-at-top
+  from coopjax.models.mlp import MLPEnergy  # pylint: disable=g-import-not-at-top
+
+  class Drop(MLPEnergy):
+    dropout: float = 0.0
+
+  assert losses._has_dropout(Drop(width=4, dropout=0.1))  # pylint: disable=protected-access
+  assert not losses._has_dropout(Drop(width=4))  # pylint: disable=protected-access
+  assert not losses._has_dropout(MLPEnergy(width=4))  # pylint: disable=protected-access
