@@ -141,8 +141,9 @@ def digits(tmp_path_factory):
   return trained(tmp_path_factory, 'digits', DIGITS)
 
 
-def task(workdir, mode):
-  cli(*DIGITS, f'--workdir={workdir}', f'--mode={mode}')
+def task(workdir, mode, args=DIGITS):
+  """Runs ``--mode=mode``; its figures (step 2) and its files' prefix."""
+  cli(*args, f'--workdir={workdir}', f'--mode={mode}')
   with open(os.path.join(workdir, f'{mode}.json'), encoding='utf-8') as f:
     result = json.load(f)
   assert result['step'] == 2
@@ -240,11 +241,8 @@ def coopflow(tmp_path_factory):
 
 
 def coopflow_task(workdir, mode):
-  cli(*COOPFLOW, f'--workdir={workdir}', f'--mode={mode}')
-  with open(os.path.join(workdir, f'{mode}.json'), encoding='utf-8') as f:
-    result = json.load(f)
-  assert result['step'] == 2
-  return result, np.load(os.path.join(workdir, 'samples', f'{mode}_2.npz'))
+  result, prefix = task(workdir, mode, COOPFLOW)
+  return result, np.load(prefix + '.npz')
 
 
 def test_coopflow_reconstruct_beats_the_mean_image(coopflow):
