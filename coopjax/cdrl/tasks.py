@@ -57,8 +57,32 @@ def _need_classes(algo, what: str) -> None:
                      '(config.model.num_classes > 0) trained with labels.')
 
 
+def _label_log_prob_fn(algo):
+  """A jitted ``(state, x, labels) -> [B]`` ``log p_theta(label | x)`` under
+  the model's own classifier, ``softmax_c f_theta(x, logsnr_0 | c)`` over the
+  classes (model labels ``labels``, 1..k)."""
+  k = algo.model.num_classes
+
+  def run(state, x, labels):
+    f = jnp.stack([ood_score(algo.model, algo.ebm_vars(state), x,
+                             conditioning.conditional(
+                                 jnp.full((x.shape[0],), c, jnp.int32)))
+                   for c in range(1, k + 1)], axis=-1)
+    log_p = f - jax.scipy.special.logsumexp(f, axis=-1, keepdims=True)
+    return jnp.take_along_axis(log_p, (labels - 1)[:, None], axis=-1)[:, 0]
+
+  return algo.jit('label_log_prob', run)
+
+
 def guided(algo, state, dataset, prefix: str) -> Dict[str, float]:
-  """Class-conditional samples at each guidance weight; one grid per weight."""
+  """Class-conditional samples at each guidance weight; one grid per weight.
+
+  Figures per weight w: the sample quality (:func:`reports.quality`) and
+  ``label_log_prob_w<w>``, the mean ``log p_theta(label | x)`` of the samples
+  under the model's own classifier (``softmax_c f_theta(x, logsnr_0 | c)``),
+  which guidance is meant to raise: sampling at weight w targets
+  ``p(x | c) p(c | x)^w``.
+  """
   _need_classes(algo, 'guided')
   cfg, k = algo.config.task, algo.model.num_classes
   per_class = max(1, cfg.num // k)
