@@ -11,7 +11,16 @@ excepted): an arithmetic operator (+ - * / swapped), a comparison (< <= > >=
 -> 1.5), ``True``/``False``, ``not x`` -> ``x``, or a ``return x`` ->
 ``return None``; the module is rewritten in place (``ast.unparse``), the
 tests run with ``-x``, and the file is restored. A mutant is killed when the
-tests fail (or time out). Prints every survivor and the kill rate.
+tests fail (or time out). Prints every survivor (``#N``: its number) and the
+kill rate.
+
+``--max=N`` takes N mutants spread evenly over the module (a sample: each
+run is one pytest process, ~10-60 s on a 2-core CPU); ``--only=N1,N2`` runs
+just those (e.g. the survivors of an earlier run, after adding tests; keep
+the same ``--max``, the numbers do not depend on it). The module is
+rewritten in place: run it in a scratch copy of the repository
+(``git archive HEAD | tar -x -C /tmp/mut``), not in a checkout you are
+editing. Results per module: bench/RESULTS.md, "Mutation testing".
 """
 
 import argparse
@@ -126,6 +135,9 @@ def main():
   p.add_argument('--max', type=int, default=0,
                  help='at most this many mutants, evenly spread (0: all)')
   p.add_argument('--timeout', type=float, default=300)
+  p.add_argument('--only', default='',
+                 help='comma-separated mutant numbers (the #N a previous run '
+                      'printed) to run, e.g. to re-run the survivors')
   args = p.parse_args()
   original = open(args.module, encoding='utf-8').read()
   tree = ast.parse(original)
@@ -133,6 +145,9 @@ def main():
   if args.max and len(todo) > args.max:
     step = len(todo) / args.max
     todo = [todo[int(i * step)] for i in range(args.max)]
+  if args.only:
+    keep = {int(i) for i in args.only.split(',')}
+    todo = [t for t in todo if t[0] in keep]
   if not run_tests(args.tests, args.pytest_args, args.timeout):
     sys.exit('The tests fail on the unmutated module; fix them first.')
   survivors, start = [], time.time()
@@ -141,10 +156,10 @@ def main():
       with open(args.module, 'w', encoding='utf-8') as f:
         f.write(ast.unparse(mutate(tree, index)) + '\n')
       ok = run_tests(args.tests, args.pytest_args, args.timeout)
-      print(f'[{n}/{len(todo)}] {"SURVIVED" if ok else "killed  "} {what}',
-            flush=True)
+      print(f'[{n}/{len(todo)}] {"SURVIVED" if ok else "killed  "} '
+            f'#{index} {what}', flush=True)
       if ok:
-        survivors.append(what)
+        survivors.append(f'#{index} {what}')
   finally:
     with open(args.module, 'w', encoding='utf-8') as f:
       f.write(original)

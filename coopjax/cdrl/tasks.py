@@ -25,6 +25,7 @@ import math
 import os
 from typing import Dict
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -56,8 +57,32 @@ def _need_classes(algo, what: str) -> None:
                      '(config.model.num_classes > 0) trained with labels.')
 
 
+def _label_log_prob_fn(algo):
+  """A jitted ``(state, x, labels) -> [B]`` ``log p_theta(label | x)`` under
+  the model's own classifier, ``softmax_c f_theta(x, logsnr_0 | c)`` over the
+  classes (model labels ``labels``, 1..k)."""
+  k = algo.model.num_classes
+
+  def run(state, x, labels):
+    f = jnp.stack([ood_score(algo.model, algo.ebm_vars(state), x,
+                             conditioning.conditional(
+                                 jnp.full((x.shape[0],), c, jnp.int32)))
+                   for c in range(1, k + 1)], axis=-1)
+    log_p = f - jax.scipy.special.logsumexp(f, axis=-1, keepdims=True)
+    return jnp.take_along_axis(log_p, (labels - 1)[:, None], axis=-1)[:, 0]
+
+  return algo.jit('label_log_prob', run)
+
+
 def guided(algo, state, dataset, prefix: str) -> Dict[str, float]:
-  """Class-conditional samples at each guidance weight; one grid per weight."""
+  """Class-conditional samples at each guidance weight; one grid per weight.
+
+  Figures per weight w: the sample quality (:func:`reports.quality`) and
+  ``label_log_prob_w<w>``, the mean ``log p_theta(label | x)`` of the samples
+  under the model's own classifier (``softmax_c f_theta(x, logsnr_0 | c)``),
+  which guidance is meant to raise: sampling at weight w targets
+  ``p(x | c) p(c | x)^w``.
+  """
   _need_classes(algo, 'guided')
   cfg, k = algo.config.task, algo.model.num_classes
   per_class = max(1, cfg.num // k)
@@ -68,6 +93,8 @@ def guided(algo, state, dataset, prefix: str) -> Dict[str, float]:
     x = np.asarray(fn(state, task_key(algo, state, 1),
                       conditioning.guided(labels, float(w)), None))
     grids[f'w{w:g}'] = x
+    out[f'label_log_prob_w{w:g}'] = float(np.mean(
+        _label_log_prob_fn(algo)(state, jnp.asarray(x), labels)))
     plotting.save_labelled_grid(
         f'{prefix}_w{w:g}.png', x, ncol=per_class, zoom=reports.zoom_for(x),
         title=f'{os.path.basename(prefix)}: guidance weight w={w:g}',

@@ -74,3 +74,37 @@ def test_gradients_equal_direct_computation():
   changed = jax.tree_util.tree_map(lambda a, b: bool(jnp.any(a != b)),
                                    stats['ebm'], new_stats['ebm'])
   assert any(jax.tree_util.tree_leaves(changed))
+
+
+def test_independent_pairs_take_one_forward_step_from_x_prev():
+  """DRL's pairs: ``x_t = sqrt(alpha_t^2) x_{t-1} + sqrt(beta_t) eps'`` with
+  ``eps'`` a fresh standard normal."""
+  levels = toy_levels()
+  model = cdrl.CDRLModel(QuadraticEnergy(), None, levels, 2,
+                         pair_noise='independent')
+  n = 2000
+  x = jax.random.normal(jax.random.key(0), (n, 2))
+  keys = rng.example_keys(jax.random.key(1), 0, n)
+  t, x_t, y_data = map(np.asarray, jax.jit(
+      lambda x, k: cdrl.training_pairs(model, x, k))(x, keys))
+  x_prev = y_data / levels.y_scale[t][:, None]
+  step = (x_t - np.sqrt(levels.alpha_sq[t])[:, None] * x_prev) / np.sqrt(
+      levels.beta[t])[:, None]
+  # N(0, 1) and independent of x_{t-1}: within 5 standard errors of 4000
+  # draws (mean 0.079, variance 0.11, correlation 0.079)
+  assert abs(step.mean()) < 5 / np.sqrt(2 * n)
+  assert abs(step.var() - 1) < 5 * np.sqrt(2 / (2 * n))
+  assert abs(np.corrcoef(step.ravel(), x_prev.ravel())[0, 1]) < 5 / np.sqrt(
+      2 * n)
+
+
+def test_dropout_is_switched_on_only_for_networks_with_dropout():
+  from coopjax.cdrl import losses  # pylint: disable=g-import-not-at-top
+  from coopjax.models.mlp import MLPEnergy  # pylint: disable=g-import-not-at-top
+
+  class Drop(MLPEnergy):
+    dropout: float = 0.0
+
+  assert losses._has_dropout(Drop(width=4, dropout=0.1))  # pylint: disable=protected-access
+  assert not losses._has_dropout(Drop(width=4))  # pylint: disable=protected-access
+  assert not losses._has_dropout(MLPEnergy(width=4))  # pylint: disable=protected-access

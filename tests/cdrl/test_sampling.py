@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from coopjax import cdrl, rng
-from coopjax.cdrl import schedules
+from coopjax.cdrl import conditioning, schedules
 from coopjax.models.mlp import MLPEnergy
 
 from helpers.cdrl_models import quadratic_model, mlp_model, init_all
@@ -163,6 +163,36 @@ def test_proposal_noise_is_sqrt_beta_tilde_times_scale_per_level():
                                atol=1e-6)
   # The levels' noise levels differ (so a wrong level index is seen).
   assert len({round(float(s), 4) for s in std.values()}) == model.num_levels
+
+
+class LabelInit(nn.Module):
+  """A conditional initializer whose mean is ``0.25 * label``."""
+
+  @nn.compact
+  def __call__(self, x, logsnr, label=None, dropout_keys=None):
+    del logsnr, dropout_keys
+    b = self.param('b', nn.initializers.constant(0.25), ())
+    lab = jnp.ones(x.shape[:1]) if label is None else label
+    return jnp.zeros_like(x) + b * lab.astype(x.dtype)[:, None]
+
+
+def test_conditional_proposal_mean_is_the_weighted_sum_of_its_terms():
+  levels = schedules.make_levels(schedules.cosine_abar(), 2e-3, 'one')
+  model = cdrl.CDRLModel(MLPEnergy(width=8, mults=(1,), temb_dim=4),
+                         LabelInit(), levels, n_steps=0, num_classes=3)
+  ip = {'b': jnp.float32(0.25)}
+  num, t = 4, 3
+  keys = rng.example_keys(jax.random.key(5), 0, num)
+  tt = jnp.full((num,), t)
+  noise = cdrl.propose(model, ip, jnp.zeros((num, 2)), tt, keys,
+                       conditioning.conditional(jnp.zeros(num, jnp.int32)))
+  labels = jnp.full((num,), 2, jnp.int32)
+  for cond, want in [
+      (conditioning.conditional(labels), 0.5),             # 1 * 0.25 * 2
+      (conditioning.Condition(labels[None], jnp.array([0.5])), 0.25),
+      (conditioning.guided(labels, 2.0), 1.5)]:            # 3 * 0.5 - 2 * 0
+    y0 = cdrl.propose(model, ip, jnp.zeros((num, 2)), tt, keys, cond)
+    np.testing.assert_allclose(y0 - noise, want, rtol=1e-5)
 
 
 def test_inpainting_clamps_the_chain_at_every_level():

@@ -60,3 +60,58 @@ def test_bad_inputs():
     schedules.make_levels(schedules.cosine_abar(), ct_mode='nope')
   with pytest.raises(ValueError, match='decreasing'):
     schedules.make_levels(np.array([0.5, 0.9]))
+
+
+def test_cosine_logsnr_defaults_are_the_papers_end_points():
+  np.testing.assert_allclose(schedules.cosine_logsnr(np.array([0.0, 1.0])),
+                             [9.8, -5.1], rtol=1e-12)
+
+
+def test_two_levels_are_the_fewest_accepted():
+  assert schedules.make_levels(np.array([0.9, 0.5])).num_levels == 1
+  with pytest.raises(ValueError, match='decreasing'):
+    schedules.make_levels(np.array([0.9]))
+
+
+def test_index_input_makes_the_embedding_see_the_integer():
+  index = np.array([1, 2, 7, 500, 999])
+  l = schedules.index_input(index)
+  np.testing.assert_allclose(
+      l, -2.0 * np.log(np.tan(np.pi * index / 2000.0)), rtol=1e-6)
+  # the networks' embedding argument 1000 arctan(exp(-l / 2)) / (pi / 2)
+  np.testing.assert_allclose(
+      1000.0 * np.arctan(np.exp(-l.astype(np.float64) / 2)) / (np.pi / 2),
+      index, rtol=1e-5)
+  for bad in (0, 1000):
+    with pytest.raises(ValueError, match='1..999'):
+      schedules.index_input(np.array([bad]))
+
+
+def test_network_input_per_level_input_kind():
+  levels = schedules.make_levels(schedules.cosine_abar(6))
+  np.testing.assert_array_equal(schedules.network_input(levels, 'logsnr'),
+                                levels.logsnr.astype(np.float32))
+  np.testing.assert_array_equal(schedules.network_input(levels, 'index'),
+                                schedules.index_input(np.arange(1, 8)))
+  with pytest.raises(ValueError, match='level input'):
+    schedules.network_input(levels, 'nope')
+
+
+def test_levels_from_config_equals_the_direct_construction():
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  cfg = ml_collections.ConfigDict(dict(
+      kind='cosine', num_levels=4, logsnr_min=-4.0, logsnr_max=8.0,
+      step_const=1e-3, ct_mode='one'))
+  got = schedules.levels_from_config(cfg)
+  want = schedules.make_levels(schedules.cosine_abar(4, -4.0, 8.0), 1e-3, 'one')
+  for a, b in zip(got, want):
+    np.testing.assert_array_equal(a, b)
+  cfg.kind, cfg.num_levels = 'drl_linear', 6
+  np.testing.assert_allclose(schedules.levels_from_config(cfg).abar,
+                             schedules.drl_linear_abar(), rtol=1e-6)
+  cfg.num_levels = 5
+  with pytest.raises(ValueError, match='6 levels'):
+    schedules.levels_from_config(cfg)
+  cfg.kind = 'linear'
+  with pytest.raises(ValueError, match='kind'):
+    schedules.levels_from_config(cfg)

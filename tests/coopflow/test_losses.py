@@ -23,8 +23,15 @@ def test_gradients_are_those_of_the_two_losses_on_the_revised_samples():
                                               keys)
   k_z, k_chain, _ = rng.split_each(keys, 3)
   z = rng.per_example_normal(k_z, (2,))
-  x_k, _ = coopflow.refine(model, params['ebm'],
-                           coopflow.propose(model, params['flow'], z), k_chain)
+  x0 = coopflow.propose(model, params['flow'], z)
+  x_k, info = coopflow.refine(model, params['ebm'], x0, k_chain)
+  # the chain's figures: its first step's gradient norm, the distance moved
+  np.testing.assert_allclose(metrics['grad_norm_start'], info.grad_norm[0],
+                             rtol=1e-5)
+  assert info.grad_norm[0] != info.grad_norm[1]
+  np.testing.assert_allclose(
+      metrics['revision_dist'],
+      np.mean(np.linalg.norm(np.asarray(x_k - x0), axis=-1)), rtol=1e-5)
   g_flow = jax.grad(lambda p: -jnp.mean(
       coopflow.flow_log_prob(model, p, x_k)))(params['flow'])
   g_ebm = jax.grad(lambda p: jnp.mean(coopflow.energy(model, p, x_k)) -

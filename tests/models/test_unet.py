@@ -7,6 +7,7 @@ import pytest
 
 from coopjax import models
 
+from helpers import matmul_dtypes
 from helpers.networks import KEY, SHAPE, LOGSNR, LABELS, NULL, normal, perturbed
 
 # Compiling the module fixture takes over 30 s on 2 CPU cores.
@@ -77,5 +78,11 @@ def test_unet_bfloat16_params_stay_float32(unet_case):
   assert all(a.dtype == jnp.float32 for a in jax.tree_util.tree_leaves(shapes))
   out16 = jax.jit(unet16.apply)({'params': trained}, x, LOGSNR)
   assert out16.dtype == jnp.float32
-  np.testing.assert_allclose(out16, out['plain'],
-                             atol=0.05 * np.abs(out['plain']).max())
+  # It convolves in bfloat16 (float32 would pass a closeness check too),
+  # so it differs from float32 by bfloat16's rounding accumulated over the
+  # 27 convolutions (measured 2.7% of max|out|; the bound is ~4x that).
+  convs = [d for p, d in matmul_dtypes(unet16.apply, {'params': trained}, x,
+                                       LOGSNR) if p == 'conv_general_dilated']
+  assert convs and all(d == ('bfloat16', 'bfloat16') for d in convs), convs
+  err = np.abs(out16 - out['plain']).max() / np.abs(out['plain']).max()
+  assert 1e-4 < err < 0.1, err

@@ -180,3 +180,23 @@ def test_wrong_batch_shapes_are_refused():
   with pytest.raises(ValueError, match='one log-density per chain'):
     kernels.init({'a': jnp.zeros((6,)), 'b': jnp.zeros((5, 2))},
                  lambda p: jnp.sum(p['b'], -1))
+
+
+def test_ula_and_mala_default_to_unit_noise():
+  """``x + (s^2/2) grad log p + s eps``: the noise scale defaults to 1."""
+  log_prob = lambda x: -0.5 * jnp.sum(x ** 2, axis=-1)
+  state = kernels.init(jnp.full((3, 2), 0.5), log_prob)
+  key, s = jax.random.key(3), 0.3
+  mean = 0.5 - s ** 2 / 2 * 0.5
+  (x, _), (x1, _), (x2, _) = [
+      kernels.ula_step(key, state, log_prob, step_size=s, **kw)
+      for kw in ({}, {'noise_scale': 1.0}, {'noise_scale': 2.0})]
+  np.testing.assert_array_equal(x.position, x1.position)
+  np.testing.assert_allclose(x.position - mean, (x2.position - mean) / 2,
+                             rtol=1e-5)
+  assert np.all(x.position != mean)
+  np.testing.assert_array_equal(
+      kernels.ula_position(key, state, step_size=s), x.position)
+  (m, _), (m1, _) = [kernels.mala_step(key, state, log_prob, step_size=s, **kw)
+                     for kw in ({}, {'noise_scale': 1.0})]
+  np.testing.assert_array_equal(m.position, m1.position)

@@ -40,7 +40,10 @@ def test_mala_leaves_standard_normal_invariant():
   assert abs(x.mean()) < 0.05
   assert abs(x.var() - 1.0) < 0.06  # ~4 SE of the variance (0.01)
   rates = np.asarray(info.accept_rate)
-  assert 0.2 < rates.mean() < 0.99
+  # At stationarity MALA with step s on N(0, 1) accepts with probability
+  # E[min(1, pi(y) q(x|y) / (pi(x) q(y|x)))] = 0.7461 (numpy Monte Carlo,
+  # 4e6 draws, s.e. 0.0002); 1e6 chain-steps here: s.e. ~0.0005.
+  assert abs(rates.mean() - 0.7461) < 0.005, rates.mean()
   x_ula, _ = langevin(gaussian_log_prob, x0, jax.random.key(2), n_steps=50,
                       step_size=1.5, args=(0.0, 1.0))
   assert np.var(np.asarray(x_ula)) > 1.8  # the bias MALA removes is real

@@ -185,3 +185,22 @@ def test_sharded_sampler_splits_samples_like_one_device():
   assert parallel.sample_chunk(100, 7, mesh) == 8
   assert parallel.sample_chunk(8, 8, mesh) == 8
   assert parallel.sample_chunk(5, 8, parallel.make_mesh(jax.devices()[:1])) == 5
+
+
+def test_placement_and_host_helpers():
+  mesh = parallel.make_mesh(jax.devices()[:4])
+  tree = {'a': np.arange(8.0, dtype=np.float32), 'b': np.float32(3.0)}
+  placed = parallel.put_replicated(tree, mesh)
+  for leaf in jax.tree_util.tree_leaves(placed):
+    assert leaf.sharding.is_equivalent_to(
+        jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()),
+        leaf.ndim)
+    assert len(leaf.addressable_shards) == 4
+  batch = parallel.put_batch({'x': tree['a']}, mesh)
+  assert [s.data.shape for s in batch['x'].addressable_shards] == [(2,)] * 4
+  host = parallel.to_host(placed)
+  assert isinstance(host['a'], np.ndarray)
+  np.testing.assert_array_equal(host['a'], tree['a'])
+  out = parallel.host_metrics({'loss': jnp.float32(1.5), 'ok': jnp.bool_(1)})
+  assert out == {'loss': 1.5, 'ok': 1.0}
+  assert all(type(v) is float for v in out.values())
