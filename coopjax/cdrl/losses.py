@@ -68,6 +68,15 @@ def loss_and_grads(model: CDRLModel, params: Dict[str, Params],
 
   Returns:
     ``(grads, new_stats, metrics)``; gradients are of per-device means.
+    Metrics (batch means): ``ebm_loss``; ``f_data`` and ``f_sample``, the
+    network outputs of the positives and the chains' results, and
+    ``energy_gap = f_data - f_sample``; ``chain_grad_norm``, the norm of
+    ``grad_y log p(y | x_t)`` over the chains' steps; ``refine_dist``, the
+    distance ``||y_K - y_0||`` a chain moved from its start (the
+    initializer's proposal; ``x_t`` for DRL), and ``refine_dist_<l>`` the same
+    over the examples that drew level ``l`` (:func:`per_level_means`);
+    ``init_loss`` with an initializer. What healthy and diverging runs show:
+    README, "Watching a run".
   """
   x, label = _unpack(batch)
   k_pair, k_init, k_chain, k_label, k_drop = split_each(keys, 5)
@@ -107,14 +116,31 @@ def loss_and_grads(model: CDRLModel, params: Dict[str, Params],
   (loss, (f_pos, f_neg)), grads['ebm'] = jax.value_and_grad(
       ebm_loss, has_aux=True)(params['ebm'])
   metrics.update(ebm_loss=loss, f_data=jnp.mean(f_pos),
-                 f_sample=jnp.mean(f_neg),
+                 f_sample=jnp.mean(f_neg), energy_gap=jnp.mean(f_pos - f_neg),
                  chain_grad_norm=jnp.mean(info.grad_norm))
   if model.initializer is not None:
     diff = y0 - y_k
     metrics['init_loss'] = jnp.mean(sq_norm(diff))
     grads['init'], = init_vjp(2.0 * diff / batch_size)
-  metrics['refine_dist'] = jnp.mean(jnp.sqrt(sq_norm(y_k - y0)))
+  dist = jnp.sqrt(sq_norm(y_k - y0))
+  metrics['refine_dist'] = jnp.mean(dist)
+  metrics.update(per_level_means(dist, t, model.num_levels, 'refine_dist'))
   return grads, {'ebm': new_stats}, metrics
+
+
+def per_level_means(values: jax.Array, t: jax.Array, num_levels: int,
+                    name: str) -> Dict[str, jax.Array]:
+  """``{f'{name}_{l}': mean of values[t == l]}`` for ``l = 1..num_levels``.
+
+  The train step draws one level per example, so each level's mean is over
+  the examples that drew it (about ``B / T``); a level no example drew gives
+  0 (the metrics must stay finite: a non-finite metric stops the run).
+  """
+  onehot = (t[:, None] == jnp.arange(1, num_levels + 1)).astype(values.dtype)
+  sums = onehot.T @ values
+  counts = jnp.sum(onehot, axis=0)
+  means = sums / jnp.maximum(counts, 1.0)
+  return {f'{name}_{l}': means[l - 1] for l in range(1, num_levels + 1)}
 
 
 def _has_dropout(module: nn.Module) -> bool:

@@ -108,3 +108,37 @@ def test_dropout_is_switched_on_only_for_networks_with_dropout():
   assert losses._has_dropout(Drop(width=4, dropout=0.1))  # pylint: disable=protected-access
   assert not losses._has_dropout(Drop(width=4))  # pylint: disable=protected-access
   assert not losses._has_dropout(MLPEnergy(width=4))  # pylint: disable=protected-access
+
+
+def test_health_metrics_equal_direct_computation():
+  # energy_gap = mean f(y_data) - f(y_K); refine_dist_<l> = mean ||y_K - y_0||
+  # over the examples that drew level l, each computed the obvious way (a
+  # quadratic EBM without initializer: cheap; the chains start at x_t).
+  model = cdrl.CDRLModel(QuadraticEnergy(), None, toy_levels(), 3)
+  params = {'ebm': model.ebm.init(jax.random.key(0), jnp.zeros((1, 2)),
+                                  jnp.zeros(1))['params']}
+  x = 3.0 * jax.random.normal(jax.random.key(7), (48, 2))
+  keys = rng.example_keys(jax.random.key(8), 0, 48)
+  _, _, metrics = cdrl.loss_and_grads(model, params, {'ebm': {}}, x, keys)
+
+  k_pair, _, k_chain = rng.split_each(keys, 3)
+  t, x_t, y_data = cdrl.training_pairs(model, x, k_pair)
+  ev = {'params': params['ebm'], 'batch_stats': {}}
+  y_k, _ = cdrl.refine(model, ev, x_t, x_t, t, k_chain)
+  f = lambda y: np.asarray(model.ebm.apply(ev, y, jnp.zeros(len(y))))
+  np.testing.assert_allclose(metrics['energy_gap'],
+                             np.mean(f(y_data) - f(y_k)), rtol=1e-4, atol=1e-6)
+  dist = np.linalg.norm(np.asarray(y_k - x_t), axis=-1)
+  t = np.asarray(t)
+  assert len(np.unique(t)) == model.num_levels
+  for level in range(1, model.num_levels + 1):
+    np.testing.assert_allclose(metrics[f'refine_dist_{level}'],
+                               dist[t == level].mean(), rtol=1e-4)
+  np.testing.assert_allclose(metrics['refine_dist'], dist.mean(), rtol=1e-4)
+
+
+def test_per_level_means_of_an_undrawn_level_is_zero():
+  got = cdrl.losses.per_level_means(jnp.array([1.0, 3.0, 5.0]),
+                                    jnp.array([1, 1, 3]), 3, 'd')
+  assert {k: float(v) for k, v in got.items()} == {'d_1': 2.0, 'd_2': 0.0,
+                                                   'd_3': 5.0}
