@@ -1,13 +1,14 @@
 """CDRL on the 2-D checkerboard: the quickstart, and the reference toy setting.
 
-Quickstart (about 10 minutes on 2 CPU cores)::
+Quickstart (7.5 minutes on 2 CPU cores)::
 
     python -m coopjax.main --config=configs/checkerboard.py --workdir=runs/checkerboard
 
-Measured (one run, one shared CPU core): 5000 updates, sample TV 0.178 /
-0.154 at 2500 / 5000 updates with the run's 10k samples, 0.119 with 50k
-(``--mode=eval``; the 50k floor is 0.039). About 13 updates per CPU-second
-at width 64, so the 5000 updates take about 6.5 CPU-minutes.
+Measured from a fresh clone on 2 quiet CPU cores (2026-11-29): 5000 updates
+in 7 min 31 s (about 11.7 updates/s), sample TV 0.156 with the run's 10k
+samples and 0.123 with 50k (``--mode=eval``, 36 s; the 50k floor is 0.039).
+The tuning run on one shared core gave 0.178 / 0.154 at 2500 / 5000 updates
+(10k) and 0.119 (50k).
 
 The CDRL authors' exact toy setting (EBM width 128, batch 2500, lr 3e-6 / 1e-5, 100k steps)::
 
