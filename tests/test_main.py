@@ -115,6 +115,11 @@ CASES = [
 ]
 
 
+def checkerboard_width() -> int:
+  """The quickstart config's EBM width, which the refusal names."""
+  return config_module('checkerboard').get_config().model.width
+
+
 @pytest.mark.slow
 def test_every_bad_input_is_one_clear_line_and_leaves_nothing(files):
   fresh = lambda name: str(files / 'runs' / name.replace(' ', '_'))
@@ -128,7 +133,8 @@ def test_every_bad_input_is_one_clear_line_and_leaves_nothing(files):
       ('workdir under a file', [CB, f'--workdir={files}/a_file/run'], 1,
        ['Cannot write', 'a parent of it is a file']),
       ('workdir of another config', [CB, f'--workdir={other}'], 1,
-       ['model.width: 7 in the workdir, 128 now', '--allow_config_change']),
+       [f'model.width: 7 in the workdir, {checkerboard_width()} now',
+        '--allow_config_change']),
       ('missing workdir', [CB], 2, ['--workdir is required']),
   ]
   if os.path.isdir('/sys/kernel'):
