@@ -109,8 +109,6 @@ def interpolate(model: CoopFlowModel, params: Dict[str, Params],
   Without ``key`` the ends reproduce ``x_a`` and ``x_b`` (the flow's inverse
   of its forward); see :func:`interpolate_latents` for the arguments.
   """
-  if num < 2:
-    raise ValueError(f'interpolate needs num >= 2 points, got {num}.')
   z_a = encode(model, params['flow'], x_a)
   z_b = encode(model, params['flow'], x_b)
   return interpolate_latents(model, params, z_a, z_b, num, key, n_steps)
