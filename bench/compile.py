@@ -7,8 +7,8 @@ and lowering seconds, and (with ``--compile``) XLA's compile seconds.
 Shapes come from ``jax.eval_shape`` (no parameters are initialised), so the
 lowering figures take seconds even at full size. Parts: the whole data-parallel
 train step, the algorithm's per-device gradients (losses, chains, networks),
-the optimiser and EMA update of the state, the finiteness check and the
-select that keeps the old state on a non-finite step, and the networks'
+the update of the state (optimiser, EMA, the finiteness check and the
+select that keeps the old state on a non-finite step), and the networks'
 initialisation.
 """
 
@@ -38,6 +38,8 @@ def main():
   parser.add_argument('--batch', type=int, default=2)
   parser.add_argument('--compile', action='store_true',
                       help='also compile the train step (minutes at full size)')
+  parser.add_argument('--compile_parts', action='store_true',
+                      help='also compile each part on its own')
   args = parser.parse_args()
   config = load_config(args.config)
   config.data.batch_size = args.batch
@@ -66,16 +68,19 @@ def main():
       'gradients (grads_fn)': jax.jit(
           lambda p, s, b, k: algo.grads_fn(p, s, b, k, jnp.int32(0))).lower(
               params, stats, x, keys),
-      'optimiser + EMA update': jax.jit(
-          lambda s, g: ts.apply_gradients(s, g, s.stats, algo.optimizers,
-                                          0.999)).lower(state, params),
-      'finite check of the parameters': jax.jit(ts.all_finite).lower(params),
-      'keep-old-state select': jax.jit(lambda ok, a, b: jax.tree_util.tree_map(
-          lambda u, v: jnp.where(ok, u, v), a, b)).lower(True, state, state),
+      'update (optimiser, EMA, finite check, keep-or-revert)': jax.jit(
+          lambda s, g: ts.guarded_update(s, g, s.stats, algo.optimizers,
+                                         0.999)).lower(state, params),
       'initialisation': jax.jit(algo.init_variables).lower(key, batch),
   }
   for name, part in parts.items():
-    print(f'  {name}: {lines(part):,} lines')
+    if args.compile_parts:
+      start = time.perf_counter()
+      part.compile()
+      took = f'; XLA compile {time.perf_counter() - start:.1f} s'
+    else:
+      took = ''
+    print(f'  {name}: {lines(part):,} lines{took}')
   if args.compile:
     start = time.perf_counter()
     lowered.compile()

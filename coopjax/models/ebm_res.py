@@ -27,13 +27,17 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from coopjax.models.layers import Conv
 from coopjax.models.torch_init import conv_fan_in, torch_default
 
 
 def torch_conv(features: int, in_features: int, kernel: int,
-               padding='SAME', name: Optional[str] = None) -> nn.Conv:
-  """``nn.Conv`` with PyTorch's default initialisation (stride 1)."""
+               padding='SAME', name: Optional[str] = None) -> nn.Module:
+  """A stride-1 conv with PyTorch's default initialisation ('SAME' ones
+  through :class:`coopjax.models.layers.Conv`)."""
   init = torch_default(conv_fan_in(in_features, (kernel, kernel)))
+  if padding == 'SAME':
+    return Conv(features, kernel, kernel_init=init, bias_init=init, name=name)
   return nn.Conv(features, (kernel, kernel), padding=padding,
                  kernel_init=init, bias_init=init, name=name)
 

@@ -206,6 +206,104 @@ class SNDense(nn.Module):
     return y
 
 
+_DN = ('NHWC', 'HWIO', 'NHWC')
+
+
+def _plain_conv(x: jax.Array, kernel: jax.Array, padding) -> jax.Array:
+  return jax.lax.conv_general_dilated(x, kernel, (1, 1), padding,
+                                      dimension_numbers=_DN)
+
+
+@jax.custom_vjp
+def _canonical_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  k = kernel.shape[0]
+  return _plain_conv(x, kernel, [(k // 2, k // 2)] * 2)
+
+
+def _canonical_conv_fwd(x, kernel):
+  return _canonical_conv(x, kernel), (x, kernel)
+
+
+def _canonical_conv_bwd(res, g):
+  x, kernel = res
+  k = kernel.shape[0]
+  pad = [(k // 2, k // 2)] * 2
+  # d/dx: the same 'SAME' conv of g with the kernel flipped, in and out swapped
+  dx = _plain_conv(g, jnp.flip(kernel, (0, 1)).swapaxes(2, 3), pad)
+  # d/dkernel: a 'VALID' conv with the input channels as the batch and the
+  # batch as the contracted feature: [in, H+k-1, W+k-1, B] * [H, W, B, out]
+  xp = jnp.pad(x, ((0, 0), pad[0], pad[1], (0, 0)))
+  dk = _plain_conv(xp.transpose(3, 1, 2, 0), g.transpose(1, 2, 0, 3), 'VALID')
+  return dx, dk.transpose(1, 2, 0, 3).astype(kernel.dtype)
+
+
+_canonical_conv.defvjp(_canonical_conv_fwd, _canonical_conv_bwd)
+
+
+def _varying_axes(a: jax.Array) -> frozenset:
+  aval = jax.typeof(a)
+  manual = getattr(aval, 'manual_axis_type', None)  # jax >= 0.10
+  if manual is not None:
+    return frozenset(manual.varying)
+  return frozenset(getattr(aval, 'vma', ()))
+
+
+def _same_varying_axes(*arrays: jax.Array):
+  """``arrays`` cast to vary over the union of their manual axes (under
+  ``shard_map``, or ``vmap`` with an axis name), as JAX casts a primitive's
+  operands: a custom VJP's cotangents must vary as its inputs do, and the
+  cast's transpose sums a replicated kernel's gradient over the devices."""
+  axes = [_varying_axes(a) for a in arrays]
+  union = frozenset().union(*axes)
+  return tuple(jax.lax.pcast(a, tuple(sorted(union - have)), to='varying')
+               if union - have else a for a, have in zip(arrays, axes))
+
+
+def conv_same(x: jax.Array, kernel: jax.Array,
+              canonical: Optional[bool] = None) -> jax.Array:
+  """A stride-1 'SAME' convolution, NHWC images and an HWIO kernel (odd, square).
+
+  With ``canonical`` (default: when JAX's default backend is the CPU) the
+  gradients are written as two forward convolutions in XLA's canonical
+  layout. XLA:CPU runs the transposed convolutions that JAX's own rule makes
+  on its slow generic path when they sit inside a loop, such as the
+  ``nn.scan`` over a network's same-shape blocks: at CIFAR-10 size the
+  weight gradient of a scanned conv took 15x as long as unrolled
+  (``bench/RESULTS.md``). The values are the same either way (a test checks
+  both gradients against ``jax.lax``'s).
+  """
+  k = kernel.shape[0]
+  if kernel.shape[1] != k or k % 2 == 0:
+    raise ValueError(f'conv_same needs an odd square kernel; got shape '
+                     f'{kernel.shape}.')
+  if canonical is None:
+    canonical = jax.default_backend() == 'cpu'
+  if canonical:
+    return _canonical_conv(*_same_varying_axes(x, kernel))
+  return _plain_conv(x, kernel, [(k // 2, k // 2)] * 2)
+
+
+class Conv(nn.Module):
+  """``nn.Conv(features, (k, k), padding='SAME')`` (same parameters,
+  ``kernel`` ``[k, k, in, out]`` and ``bias`` ``[out]``) through
+  :func:`conv_same`."""
+  features: int
+  kernel_size: int = 3
+  dtype: Optional[Any] = None
+  kernel_init: Any = nn.initializers.lecun_normal()
+  bias_init: Any = nn.initializers.zeros
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    k = self.kernel_size
+    kernel = self.param('kernel', self.kernel_init,
+                        (k, k, x.shape[-1], self.features))
+    bias = self.param('bias', self.bias_init, (self.features,))
+    dtype = self.dtype or x.dtype
+    return conv_same(x.astype(dtype), kernel.astype(dtype)) + bias.astype(
+        dtype)
+
+
 class SNConv(nn.Module):
   """A stride-1 'SAME' convolution, spectrally normalised like :class:`SNDense`.
 
@@ -228,9 +326,7 @@ class SNConv(nn.Module):
     if self.use_sn:
       kernel = spectral_normalised(self, kernel, update_stats, self.bounded)
     dtype = self.dtype or x.dtype
-    y = jax.lax.conv_general_dilated(
-        x.astype(dtype), kernel.astype(dtype), (1, 1), 'SAME',
-        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    y = conv_same(x.astype(dtype), kernel.astype(dtype))
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros,
                          (self.features,)).astype(dtype)

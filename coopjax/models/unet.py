@@ -19,16 +19,16 @@ import jax
 import jax.numpy as jnp
 
 from coopjax.models.embedding import logsnr_embedding
-from coopjax.models.layers import (AttentionBlock, compute_dtype,
+from coopjax.models.layers import (AttentionBlock, Conv, compute_dtype,
                                    example_dropout, group_norm, model_labels,
                                    torch_default_init)
 
 
 def _conv(features: int, dtype, kernel: int = 3,
           kernel_init=torch_default_init, name: Optional[str] = None
-          ) -> nn.Conv:
-  return nn.Conv(features, (kernel, kernel), padding='SAME', dtype=dtype,
-                 kernel_init=kernel_init, name=name)
+          ) -> Conv:
+  return Conv(features, kernel, dtype=dtype, kernel_init=kernel_init,
+              name=name)
 
 
 def downsample(x: jax.Array) -> jax.Array:

@@ -87,10 +87,8 @@ def make_train_step(grads_fn: GradsFn,
       params = jax.lax.pcast(params, DATA, to='varying')
     grads, stats, metrics = grads_fn(params, state.stats, x, keys, state.step)
     grads, stats, metrics = jax.lax.pmean((grads, stats, metrics), DATA)
-    new = ts.apply_gradients(state, grads, stats, optimizers, ema_decay)
-    ok = ts.all_finite(metrics) & ts.all_finite(new.params)
-    new = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, state)
-    new = new.replace(step=state.step + 1)
+    new, ok = ts.guarded_update(state, grads, stats, optimizers, ema_decay,
+                                ts.all_finite(metrics))
     return new, {**metrics, 'finite': ok}
 
   if mesh.devices.size == 1:

@@ -99,3 +99,49 @@ def test_num_groups_divides():
   assert layers.num_groups(48) == 24 and layers.num_groups(7) == 7
   assert all(c % layers.num_groups(c) == 0 for c in range(1, 200))
   assert isinstance(layers.group_norm(8), nn.GroupNorm)
+
+
+def test_conv_same_gradients_equal_lax_inside_a_scan():
+  # The canonical-layout VJP (the default on the CPU) against jax.lax's own
+  # rule, for 3x3 and 1x1 kernels, inside a lax.scan as in the networks.
+  x = normal((2, 6, 6, 4), 31)
+  kernels = {3: normal((2, 3, 3, 4, 4), 32) * 0.3,
+             1: normal((2, 1, 1, 4, 4), 33) * 0.3}
+
+  def loss(canonical, ks, x):
+    body = lambda h, k: (jnp.tanh(layers.conv_same(h, k, canonical)), None)
+    return jnp.sum(jax.lax.scan(body, x, ks)[0] * x)
+
+  for size, ks in kernels.items():
+    grads = [jax.jit(jax.grad(lambda ks, x, c=c: loss(c, ks, x), (0, 1)))(
+        ks, x) for c in (True, False)]
+    for ours, ref in zip(*grads):
+      assert np.abs(np.asarray(ref)).max() > 1e-2
+      np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5,
+                                 err_msg=f'{size}x{size}')
+  conv = layers.Conv(5, 3)
+  params = perturbed(conv.init(KEY, x))
+  reference = nn.Conv(5, (3, 3), padding='SAME')
+  np.testing.assert_allclose(conv.apply(params, x), reference.apply(params, x),
+                             rtol=1e-5, atol=1e-5)
+
+
+def test_conv_same_under_shard_map_sums_a_replicated_kernels_gradient():
+  # Batch sharded over 4 devices, kernel replicated: the canonical VJP
+  # gives the kernel's gradient summed over the devices, as jax.lax does.
+  from jax.sharding import PartitionSpec as P  # pylint: disable=g-import-not-at-top
+  from coopjax.trainer import parallel  # pylint: disable=g-import-not-at-top
+  mesh = parallel.make_mesh(jax.devices()[:4])
+  x, k = normal((4, 5, 5, 3), 34), normal((3, 3, 3, 2), 35) * 0.3
+
+  def grads(canonical):
+    def per_device(x, k):
+      loss = lambda x, k: jnp.sum(jnp.tanh(layers.conv_same(x, k, canonical)))
+      dx, dk = jax.grad(loss, (0, 1))(x, k)
+      return dx, jax.lax.psum(dk, 'data')
+    return jax.jit(jax.shard_map(per_device, mesh=mesh,
+                                 in_specs=(P('data'), P()),
+                                 out_specs=(P('data'), P())))(x, k)
+
+  for ours, ref in zip(grads(True), grads(False)):
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
