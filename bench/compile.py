@@ -3,6 +3,7 @@ and lowering seconds, and (with ``--compile``) XLA's compile seconds.
 
     python bench/compile.py                                  # CDRL CIFAR-10, full size
     python bench/compile.py --config=configs/digits.py --compile
+    python bench/compile.py --compile --dtype=bfloat16
 
 Shapes come from ``jax.eval_shape`` (no parameters are initialised), so the
 lowering figures take seconds even at full size. Parts: the whole data-parallel
@@ -38,11 +39,15 @@ def main():
   parser.add_argument('--batch', type=int, default=2)
   parser.add_argument('--compile', action='store_true',
                       help='also compile the train step (minutes at full size)')
+  parser.add_argument('--dtype', default=None,
+                      help="config.model.dtype, e.g. 'bfloat16'")
   parser.add_argument('--compile_parts', action='store_true',
                       help='also compile each part on its own')
   args = parser.parse_args()
   config = load_config(args.config)
   config.data.batch_size = args.batch
+  if args.dtype:
+    config.model.dtype = args.dtype
   dataset = dataset_for(config, max(args.batch, 8), prefer_random=True)
   algo = registry.build(config, dataset)
   batch = dataset.batch(0, args.batch, 0)

@@ -2,9 +2,10 @@
 
     python -m coopjax.main --config=configs/digits.py --workdir=runs/digits
 
-About 11 minutes on 2 CPU cores (2000 steps; from a fresh clone on
-2026-11-29: 10 min 51 s, frechet_digits 103.5 at step 1000 and 35.7 at the
-end; 8.5 for real held-out digits, 661 for noise). Writes ``samples/step_<n>.png`` (a grid of
+About 13 minutes on 2 CPU cores (3000 steps; frechet_digits 105 at step
+1000, 34.5 at 2000 and 18.8 at 3000 in a run on one core beside another
+job, 13 min 1 s; 8.5 for real held-out digits, 661 for noise; the
+fresh-clone figures are in bench/RESULTS.md). Writes ``samples/step_<n>.png`` (a grid of
 digits), ``samples/step_<n>_levels.png`` (each level's initializer proposal
 beside its Langevin result) and the Frechet distance of the samples to the
 real digits in the feature space of a small digits classifier
@@ -40,7 +41,7 @@ def get_config(variant: str = ''):
   c.optim.ebm.lr = 5e-4
   c.optim.init.lr = 1e-3
   c.optim.init.warmup_offset = 10
-  c.train.update(steps=2000, log_every=50, ckpt_every=500, sample_every=1000,
+  c.train.update(steps=3000, log_every=50, ckpt_every=1000, sample_every=1000,
                  ema=0.999)
   c.sample.update(num=500, chunk=500)
   c.eval.num_samples = 2000
