@@ -2,10 +2,9 @@
 
     python -m coopjax.main --config=configs/digits.py --workdir=runs/digits
 
-About 13 minutes on 2 CPU cores (3000 steps; frechet_digits 105 at step
-1000, 34.5 at 2000 and 18.8 at 3000 in a run on one core beside another
-job, 13 min 1 s; 8.5 for real held-out digits, 661 for noise; the
-fresh-clone figures are in bench/RESULTS.md). Writes ``samples/step_<n>.png`` (a grid of
+About 12 minutes on 2 CPU cores (4000 steps; 8.5 for real held-out digits,
+661 for noise; the figures of the fresh-clone runs are in bench/RESULTS.md:
+frechet_digits 20.8 at step 3000 in 9 min 18 s, 18.8 in another run). Writes ``samples/step_<n>.png`` (a grid of
 digits), ``samples/step_<n>_levels.png`` (each level's initializer proposal
 beside its Langevin result) and the Frechet distance of the samples to the
 real digits in the feature space of a small digits classifier
@@ -41,7 +40,7 @@ def get_config(variant: str = ''):
   c.optim.ebm.lr = 5e-4
   c.optim.init.lr = 1e-3
   c.optim.init.warmup_offset = 10
-  c.train.update(steps=3000, log_every=50, ckpt_every=1000, sample_every=1000,
+  c.train.update(steps=4000, log_every=50, ckpt_every=1000, sample_every=1000,
                  ema=0.999)
   c.sample.update(num=500, chunk=500)
   c.eval.num_samples = 2000

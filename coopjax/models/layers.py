@@ -270,7 +270,10 @@ def conv_same(x: jax.Array, kernel: jax.Array,
   ``nn.scan`` over a network's same-shape blocks: at CIFAR-10 size the
   weight gradient of a scanned conv took 15x as long as unrolled
   (``bench/RESULTS.md``). The values are the same either way (a test checks
-  both gradients against ``jax.lax``'s).
+  both gradients against ``jax.lax``'s). Being a custom VJP, the canonical
+  form has no forward-mode derivative (``jax.jvp``, ``jax.jacfwd``); the
+  networks' reverse-mode uses (energies' input and parameter gradients,
+  gradients of gradients) are all defined.
   """
   k = kernel.shape[0]
   if kernel.shape[1] != k or k % 2 == 0:
