@@ -162,3 +162,39 @@ def test_optimizer_equals_optax_definitions(fields):
     u, s = step_adam(g, s, p)
     p = optax.apply_updates(p, u)
   assert np.max(np.abs(np.asarray(p['w']) - np.asarray(p_ours['w']))) > 1e-3
+
+
+def test_guarded_update_on_raveled_vectors_equals_the_per_array_update():
+  # make_optimizer's FlatTransformation gets each network raveled into one
+  # vector; the result must equal optax's update of the tree (clipping and
+  # Adam across several arrays), the EMA formula, and the guard must revert
+  # everything but the step on a non-finite gradient.
+  cfg = ml_collections.ConfigDict(dict(lr=0.1, b1=0.9, b2=0.999, warmup=0,
+                                       grad_clip=0.5))
+  opt = ts.make_optimizer(cfg)
+  assert isinstance(opt, ts.FlatTransformation)
+  opts = {'w': opt}
+  params = {'w': {'a': jnp.array([1.0, -2.0]), 'b': jnp.ones((2, 3))}}
+  state = ts.create(params, {'w': {}}, opts)
+  grads = {'w': {'a': jnp.array([0.3, -1.0]),
+                 'b': jnp.arange(6.0).reshape(2, 3)}}
+  new, ok = ts.guarded_update(state, grads, {}, opts, 0.999)
+  assert bool(ok) and int(new.step) == 1
+  updates, opt_state = opt.update(grads['w'], state.opt_state['w'],
+                                  params['w'])
+  want = optax.apply_updates(params['w'], updates)
+  d = 2.0 / 11.0  # ema_decay(0.999, 1)
+  for k in ('a', 'b'):
+    np.testing.assert_allclose(new.params['w'][k], want[k], rtol=1e-6)
+    assert np.abs(np.asarray(new.params['w'][k] - params['w'][k])).max() > 0
+    np.testing.assert_allclose(
+        new.ema['w'][k], d * params['w'][k] + (1 - d) * want[k], rtol=1e-6)
+  jax.tree_util.tree_map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6),
+      new.opt_state['w'], opt_state)
+  bad = {'w': {'a': jnp.array([jnp.nan, 0.0]), 'b': grads['w']['b']}}
+  kept, ok = ts.guarded_update(new, bad, {}, opts, 0.999)
+  assert not bool(ok) and int(kept.step) == 2
+  jax.tree_util.tree_map(np.testing.assert_array_equal,
+                         (kept.params, kept.ema, kept.opt_state),
+                         (new.params, new.ema, new.opt_state))
