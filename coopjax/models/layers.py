@@ -209,15 +209,21 @@ class SNDense(nn.Module):
 _DN = ('NHWC', 'HWIO', 'NHWC')
 
 
-def _plain_conv(x: jax.Array, kernel: jax.Array, padding) -> jax.Array:
+def _same_padding(kernel: jax.Array):
+  k = kernel.shape[0]
+  return [(k // 2, k // 2)] * 2
+
+
+def _plain_conv(x: jax.Array, kernel: jax.Array, padding=None) -> jax.Array:
+  """``jax.lax``'s convolution; ``padding`` None: 'SAME' for ``kernel``."""
+  padding = _same_padding(kernel) if padding is None else padding
   return jax.lax.conv_general_dilated(x, kernel, (1, 1), padding,
                                       dimension_numbers=_DN)
 
 
 @jax.custom_vjp
 def _canonical_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  k = kernel.shape[0]
-  return _plain_conv(x, kernel, [(k // 2, k // 2)] * 2)
+  return _plain_conv(x, kernel)
 
 
 def _canonical_conv_fwd(x, kernel):
@@ -226,10 +232,9 @@ def _canonical_conv_fwd(x, kernel):
 
 def _canonical_conv_bwd(res, g):
   x, kernel = res
-  k = kernel.shape[0]
-  pad = [(k // 2, k // 2)] * 2
+  pad = _same_padding(kernel)
   # d/dx: the same 'SAME' conv of g with the kernel flipped, in and out swapped
-  dx = _plain_conv(g, jnp.flip(kernel, (0, 1)).swapaxes(2, 3), pad)
+  dx = _plain_conv(g, jnp.flip(kernel, (0, 1)).swapaxes(2, 3))
   # d/dkernel: a 'VALID' conv with the input channels as the batch and the
   # batch as the contracted feature: [in, H+k-1, W+k-1, B] * [H, W, B, out]
   xp = jnp.pad(x, ((0, 0), pad[0], pad[1], (0, 0)))
@@ -283,7 +288,7 @@ def conv_same(x: jax.Array, kernel: jax.Array,
     canonical = jax.default_backend() == 'cpu'
   if canonical:
     return _canonical_conv(*_same_varying_axes(x, kernel))
-  return _plain_conv(x, kernel, [(k // 2, k // 2)] * 2)
+  return _plain_conv(x, kernel)
 
 
 class Conv(nn.Module):
