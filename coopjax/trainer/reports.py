@@ -140,8 +140,8 @@ def image_report(config, dataset, samples: np.ndarray, prefix: str,
         ncol=2 * levels.shape[1],
         zoom=max(zoom, -(-LABELLED_TILE // samples.shape[1])),
         title=figure_title(config, dataset.name, prefix, figures,
-                           'per level, the initializer\'s proposal and the '
-                           'Langevin result'),
+                           'per level, the proposal (initializer, flow or '
+                           'x_t) and its Langevin result'),
         col_labels=labels,
         row_labels=[f'sample {i}' for i in range(min(TRACE_ROWS,
                                                      len(levels)))],
