@@ -117,6 +117,7 @@ def optimizer(**overrides: Any) -> ml_collections.ConfigDict:
       l2_names=(),             # leaf names of the params l2 applies to
       lr_after=0.0,            # learning rate from lr_after_step on (0: keep lr)
       lr_after_step=0,         # update at which lr_after takes over
+      freeze_from=0,           # updates from this one on leave the params unchanged (learning rate 0; 0: never)
       decay_rate=1.0,          # lr times decay_rate ** floor(step / decay_steps) (1: none)
       decay_steps=0,           # updates per decay (e.g. one epoch; 0: none)
   ), overrides, 'optim')

@@ -162,7 +162,9 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
   clipped gradients of the parameters whose leaf name is in ``l2_names``),
   ``lr_after_step`` and ``lr_after`` (optional: from update ``lr_after_step``
   on, counted from the start like ``freeze_steps``, ``lr_after`` replaces
-  ``lr``; 0 keeps ``lr``). Fields left out of ``cfg`` (a ConfigDict or dict)
+  ``lr``; 0 keeps ``lr``), ``freeze_from`` (optional: from update
+  ``freeze_from`` on, counted the same way, the learning rate is 0, so the
+  parameters stay as they are; 0: never). Fields left out of ``cfg`` (a ConfigDict or dict)
   take their defaults from :func:`coopjax.config.common.optimizer`.
   ``decay_rate`` and ``decay_steps`` (optional): a staircase exponential
   decay, the learning rate times ``decay_rate ** floor(step / decay_steps)``
@@ -179,6 +181,10 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
   if after_step < 0 or lr_after < 0:
     raise ValueError(f'lr_after_step and lr_after must be >= 0, got '
                      f'{after_step} and {lr_after}.')
+
+  freeze_from = cfg.freeze_from
+  if freeze_from < 0:
+    raise ValueError(f'freeze_from must be >= 0, got {freeze_from}.')
 
   decay_rate, decay_steps = cfg.decay_rate, cfg.decay_steps
   if decay_steps < 0 or decay_rate <= 0:
@@ -203,7 +209,10 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
   def schedule(step):
     # the step counts every update, frozen ones too: the warm-up is not
     # restarted after a freeze (the authors' CoopFlow(pre))
-    return base(step) * warm(step)
+    lr = base(step) * warm(step)
+    if freeze_from:
+      lr = jnp.where(step < freeze_from, lr, 0.0)
+    return lr
 
   if not freeze:  # the layout of checkpoints written before freeze/l2
     if cfg.weight_decay:

@@ -1,5 +1,5 @@
-"""coopjax.trainer.state: the optimizer options freeze_steps, lr_after, l2 and
-the per-epoch decay."""
+"""coopjax.trainer.state: the optimizer options freeze_steps, lr_after,
+freeze_from, l2 and the per-epoch decay."""
 
 import jax
 import jax.numpy as jnp
@@ -78,6 +78,26 @@ def test_lr_after_replaces_the_learning_rate_from_its_step():
   with pytest.raises(ValueError, match='lr_after'):
     ts.make_optimizer(ml_collections.ConfigDict(dict(
         lr=0.1, b1=0.9, b2=0.999, warmup=0, lr_after=-1.0, lr_after_step=2)))
+
+
+@pytest.mark.parametrize('l2', [0.0, 1e-2])
+def test_freeze_from_leaves_the_parameters_unchanged_from_its_step(l2):
+  """CoopFlow(pre) with the flow frozen after pretraining: updates 0 and 1
+  move by lr (Adam, constant gradient), from update 2 on nothing moves, the
+  coupled L2 included."""
+  cfg = ml_collections.ConfigDict(dict(lr=0.1, b1=0.9, b2=0.999, warmup=0,
+                                       freeze_from=2, l2=l2, l2_names=('w',)))
+  opt = ts.make_optimizer(cfg)
+  params = {'w': jnp.ones(())}
+  state, moves = opt.init(params), []
+  for _ in range(5):
+    updates, state = opt.update({'w': jnp.ones(())}, state, params)
+    params = optax.apply_updates(params, updates)
+    moves.append(-float(updates['w']))
+  np.testing.assert_allclose(moves, [0.1, 0.1, 0.0, 0.0, 0.0], rtol=1e-4,
+                             atol=0)
+  with pytest.raises(ValueError, match='freeze_from'):
+    ts.make_optimizer(ml_collections.ConfigDict(dict(lr=0.1, freeze_from=-1)))
 
 
 # Reference values: the EMA against its formula, the optimiser against
