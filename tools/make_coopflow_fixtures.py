@@ -1,4 +1,5 @@
-"""Makes tests/fixtures/coopflow_parity.npz with the authors' PyTorch code.
+"""Makes tests/fixtures/coopflow_parity.npz (and flowpp_blocks_parity.npz,
+Flow++ with 3 blocks per coupling network) with the authors' PyTorch code.
 
     /work/torchenv/bin/python tools/make_coopflow_fixtures.py \
         --coopflow=/path/to/AlvinZhuyx/CoopFlow \
@@ -48,11 +49,14 @@ def ebm(repo, out):
   out['ebm:f'] = net(x).detach().numpy()
 
 
-def flowpp(repo, out):
+def flowpp(repo, out, prefix='flowpp', num_blocks=1, seed=1):
+  """Flow++ with ``num_blocks`` blocks per coupling network (and in the
+  dequantiser's), arrays named ``<prefix>/...`` and ``<prefix>:...``."""
   from models.flowplusplus import FlowPlusPlus
-  torch.manual_seed(1)
+  torch.manual_seed(seed)
   net = FlowPlusPlus(scales=[(0, 1), (1, 1)], in_shape=(1, 4, 4),
-                     mid_channels=4, num_blocks=1, num_dequant_blocks=1,
+                     mid_channels=4, num_blocks=num_blocks,
+                     num_dequant_blocks=num_blocks,
                      num_components=3, use_attn=True, drop_prob=0.2)
   # data-dependent ActNorm init: one training-mode forward pass
   levels = torch.randint(0, 256, (16, 1, 4, 4)).float()
@@ -73,11 +77,12 @@ def flowpp(repo, out):
   zr = torch.randn(3, 1, 4, 4)
   with torch.no_grad():
     xr, _ = net(zr, reverse=True)
-  _state('flowpp', net, out)
-  out.update({'flowpp:x': x.numpy(), 'flowpp:u': u.numpy(),
-              'flowpp:z': z.numpy(), 'flowpp:sldj': sldj.numpy(),
-              'flowpp:z_rev': zr.numpy(), 'flowpp:logits_rev': xr.numpy(),
-              'flowpp:sample': (2 * torch.sigmoid(xr) - 1).numpy()})
+  _state(prefix, net, out)
+  out.update({f'{prefix}:x': x.numpy(), f'{prefix}:u': u.numpy(),
+              f'{prefix}:z': z.numpy(), f'{prefix}:sldj': sldj.numpy(),
+              f'{prefix}:z_rev': zr.numpy(), f'{prefix}:logits_rev':
+              xr.numpy(),
+              f'{prefix}:sample': (2 * torch.sigmoid(xr) - 1).numpy()})
 
 
 def latent_flow(repo, out):
@@ -115,12 +120,20 @@ def main():
   parser.add_argument('--out', default=os.path.join(
       os.path.dirname(__file__), '..', 'tests', 'fixtures',
       'coopflow_parity.npz'))
+  parser.add_argument('--blocks_out', default=os.path.join(
+      os.path.dirname(__file__), '..', 'tests', 'fixtures',
+      'flowpp_blocks_parity.npz'))
   args = parser.parse_args()
   torch.manual_seed(0)
   torch.set_default_dtype(torch.float32)
   out = {}
   ebm(args.coopflow, out)
   flowpp(args.coopflow, out)
+  # Three blocks per coupling network (coopjax stacks and scans them), in
+  # a file of its own: coopflow_parity.npz need not be remade (the authors'
+  # InvConv initialises from NumPy's unseeded generator).
+  blocks = {}
+  flowpp(args.coopflow, blocks, 'flowpp3', num_blocks=3, seed=3)
   sys.path.remove(args.coopflow)
   for name in [m for m in sys.modules if m == 'models' or
                m.startswith('models.') or m == 'util' or
@@ -130,6 +143,9 @@ def main():
   os.makedirs(os.path.dirname(args.out), exist_ok=True)
   np.savez_compressed(args.out, **out)
   print(f'{args.out}: {len(out)} arrays, {os.path.getsize(args.out)} bytes')
+  np.savez_compressed(args.blocks_out, **blocks)
+  print(f'{args.blocks_out}: {len(blocks)} arrays, '
+        f'{os.path.getsize(args.blocks_out)} bytes')
 
 
 if __name__ == '__main__':

@@ -23,8 +23,8 @@ from typing import Any, Dict, Mapping
 
 import numpy as np
 
-from coopjax.convert.common import (conv_kernel, set_path, strip_module,
-                                    sub_state)
+from coopjax.convert.common import (conv_kernel, set_path, stack_blocks,
+                                    strip_module, sub_state)
 
 
 def ebm_res_params(state: Mapping[str, np.ndarray]) -> Dict[str, Any]:
@@ -76,7 +76,8 @@ def _coupling_net(prefix: str, rest: str, v):
   m = re.fullmatch(r'mid_convs\.(\d+)\.(.+)', rest)
   if not m:
     raise ValueError(f'Unexpected coupling-network array {rest!r}.')
-  block, rest = f'{prefix}/mid_convs_{m.group(1)}', m.group(2)
+  # blocks are stacked on a leading axis (nn.scan) by _stack_blocks
+  block, rest = f'{prefix}/mid_convs#{m.group(1)}', m.group(2)
   if rest.startswith('conv.'):
     return _gated(f'{block}/conv', rest[len('conv.'):], v)
   m = re.fullmatch(r'(norm_1|norm_2)\.(weight|bias)', rest)
@@ -127,7 +128,16 @@ def flowpp_params(state: Mapping[str, np.ndarray]) -> Dict[str, Any]:
     else:
       raise ValueError(f'Unexpected Flow++ array {k!r}.')
     set_path(params, path, value)
-  return params
+  return _stack_blocks(params)
+
+
+def _stack_blocks(node: Any) -> Any:
+  """Every coupling network's ``mid_convs#k`` entries stacked into
+  ``mid_convs`` (:func:`coopjax.convert.common.stack_blocks`), the layout of
+  :func:`coopjax.flows.flowpp.block_chain`."""
+  if not isinstance(node, dict):
+    return node
+  return stack_blocks({k: _stack_blocks(v) for k, v in node.items()})
 
 
 def checkpoint_params(state: Mapping[str, np.ndarray],

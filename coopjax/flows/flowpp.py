@@ -42,7 +42,11 @@ The latent of ``forward`` / ``inverse`` is flat, ``[B, H * W * C]`` (the
 image-shaped latent flattened in NHWC order). Parameter names follow the
 authors' modules so that :mod:`coopjax.convert.coopflow` can map their
 checkpoints; ``v``/``g`` are a weight-normalised layer's direction and
-scale (PyTorch's ``weight_v``/``weight_g``).
+scale (PyTorch's ``weight_v``/``weight_g``). One departure in layout: a
+coupling network's blocks (the authors' ``mid_convs.<k>``) are one entry
+``mid_convs``, each parameter stacked over the blocks on a leading axis and
+run by one ``nn.scan`` (:func:`block_chain`), so that XLA compiles one
+block per coupling network instead of ``num_blocks``.
 """
 
 from __future__ import annotations
@@ -299,6 +303,21 @@ class ConvAttnBlock(nn.Module):
     return x
 
 
+def block_chain(block: ConvAttnBlock, h: jax.Array, aux: Optional[jax.Array],
+                deterministic: bool, length: int) -> jax.Array:
+  """``length`` blocks like ``block`` in a row, as one ``nn.scan`` over
+  their variables stacked on a leading axis (XLA emits one block's kernels
+  instead of ``length``); each block draws its own dropout mask."""
+
+  def body(module, carry, a):
+    return module(carry, a, deterministic), None
+
+  scan = nn.scan(body, variable_axes={'params': 0},
+                 split_rngs={'params': True, 'dropout': True},
+                 in_axes=nn.broadcast, length=length)
+  return scan(block, h, aux)[0]
+
+
 class _CouplingFields(nn.Module):
   """The settings of a coupling network (shared by the modules that build
   one)."""
@@ -315,15 +334,17 @@ class _CouplingFields(nn.Module):
 
 class CouplingNet(_CouplingFields):
   """The coupling's network: ``x_id -> (a, b, logits, means, log_scales)``,
-  the mixture parameters ``[B, H, W, K, C]``."""
+  the mixture parameters ``[B, H, W, K, C]``; the ``num_blocks`` blocks are
+  the stacked ``mid_convs`` (:func:`block_chain`)."""
 
   @nn.compact
   def __call__(self, x, aux=None, deterministic=True):
     c, k = x.shape[-1], self.num_components
     h = WNConv(self.mid_channels, 3, name='in_conv')(x)
-    for i in range(self.num_blocks):
-      h = ConvAttnBlock(self.dropout, self.use_attn, name=f'mid_convs_{i}')(
-          h, aux, deterministic)
+    if self.num_blocks > 0:
+      h = block_chain(ConvAttnBlock(self.dropout, self.use_attn,
+                                    name='mid_convs'),
+                      h, aux, deterministic, self.num_blocks)
     h = WNConv(c * (2 + 3 * k), 3, name='out_conv')(h)
     h = h.reshape(h.shape[:3] + (2 + 3 * k, c))
     v = self.param('rescale_v', nn.initializers.ones, (c,))

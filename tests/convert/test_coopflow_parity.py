@@ -1,8 +1,9 @@
 """Parity with the authors' PyTorch code, without torch: the state dicts in
-tests/fixtures/coopflow_parity.npz (made by tools/make_coopflow_fixtures.py
-from AlvinZhuyx/CoopFlow and jianwen-xie/Latent-Space-Normalizing-Flow, small
-widths, random weights) are converted by coopjax.convert and the networks'
-outputs compared with the authors' to 1e-5 relative."""
+tests/fixtures/coopflow_parity.npz and flowpp_blocks_parity.npz (made by
+tools/make_coopflow_fixtures.py from AlvinZhuyx/CoopFlow and
+jianwen-xie/Latent-Space-Normalizing-Flow, small widths, random weights)
+are converted by coopjax.convert and the networks' outputs compared with
+the authors' to 1e-5 relative."""
 
 import functools
 import math
@@ -25,6 +26,8 @@ from helpers.networks import KEY
 
 FIXTURE = os.path.join(os.path.dirname(__file__), '..', 'fixtures',
                        'coopflow_parity.npz')
+FIXTURE_BLOCKS = os.path.join(os.path.dirname(FIXTURE),
+                              'flowpp_blocks_parity.npz')
 _jit = functools.partial(jax.jit,
                          compiler_options={'xla_backend_optimization_level': 0})
 
@@ -94,22 +97,35 @@ FLOWPP = FlowPlusPlus((4, 4, 1), scales=((0, 1), (1, 1)), mid_channels=4,
                       num_blocks=1, num_dequant_blocks=1, num_components=3)
 
 
-def test_flowpp_log_density_latent_and_inverse(fx):
-  x, u = nhwc(fx['flowpp:x']), nhwc(fx['flowpp:u'])
+def _check_flowpp(fx, name, flow):
+  x, u = nhwc(fx[f'{name}:x']), nhwc(fx[f'{name}:u'])
   # (no shape check: a wrong shape fails in apply; tracing init costs)
   params = {'params': jax.tree_util.tree_map(
-      jnp.asarray, convert_coopflow.flowpp_params(_state(fx, 'flowpp')))}
-  z, logdet = _jit(functools.partial(FLOWPP.apply,
+      jnp.asarray, convert_coopflow.flowpp_params(_state(fx, name)))}
+  z, logdet = _jit(functools.partial(flow.apply,
                                      method=FlowPlusPlus.forward))(
                                          params, x, u)
-  close(z, nhwc(fx['flowpp:z']).reshape(3, -1))
+  close(z, nhwc(fx[f'{name}:z']).reshape(3, -1))
   # forward's logdet is the authors' sldj - D log 2 (the [-1, 1] scale)
-  close(logdet + 16 * math.log(2.0), fx['flowpp:sldj'])
+  close(logdet + 16 * math.log(2.0), fx[f'{name}:sldj'])
   # the inverse (bisection in both) and the authors' sampler 2 sigmoid - 1
-  zr = nhwc(fx['flowpp:z_rev']).reshape(3, -1)
-  sampler = FLOWPP.clone(reference_sampler=True)
+  zr = nhwc(fx[f'{name}:z_rev']).reshape(3, -1)
+  sampler = flow.clone(reference_sampler=True)
   close(_jit(functools.partial(sampler.apply, method=FlowPlusPlus.inverse))(
-      params, zr), nhwc(fx['flowpp:sample']))
+      params, zr), nhwc(fx[f'{name}:sample']))
+
+
+def test_flowpp_log_density_latent_and_inverse(fx):
+  _check_flowpp(fx, 'flowpp', FLOWPP)
+
+
+def test_flowpp_with_three_blocks_per_coupling_network():
+  """The importer stacks the authors' per-block weights in block order for
+  the scanned blocks (tests/fixtures/flowpp_blocks_parity.npz)."""
+  with np.load(FIXTURE_BLOCKS) as data:
+    fx3 = {k: data[k] for k in data.files}
+  _check_flowpp(fx3, 'flowpp3', FLOWPP.clone(num_blocks=3,
+                                             num_dequant_blocks=3))
 
 
 def test_import_writes_a_workdir_that_restores_the_authors_networks(

@@ -6,6 +6,7 @@ code: tests/convert/test_coopflow_parity.py."""
 import functools
 import math
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -119,3 +120,48 @@ def test_bijection_log_density_integrates_to_one_on_a_2d_grid():
                                       params, grid.reshape(-1, 1, 2, 1))
   total = float(jnp.sum(jnp.exp(normal_log_prob(z) + ldj)) * area)
   assert abs(total - 1.0) < 5e-3, total
+
+
+def _coupling_net_and_params(num_blocks=3):
+  net = flowpp.CouplingNet(mid_channels=4, num_blocks=num_blocks,
+                           num_components=2, dropout=0.2, use_attn=True)
+  x, aux = (jnp.asarray(_rng(s).normal(size=(2, 4, 4, c)), jnp.float32)
+            for s, c in ((5, 2), (6, 3)))
+  params = perturbed(_jit(net.init)(KEY, x, aux), 0.2)['params']
+  return net, params, x, aux
+
+
+def test_scanned_coupling_net_equals_its_blocks_unrolled():
+  """The ``nn.scan`` over the stacked blocks computes block 0, then 1, then
+  2 with slice ``i`` of each stacked parameter (a wrong order, a shared
+  slice or a dropped block fails)."""
+  net, params, x, aux = _coupling_net_and_params()
+  assert params['mid_convs']['norm_1']['scale'].shape == (3, 4)
+  block = flowpp.ConvAttnBlock(dropout=0.2, use_attn=True)
+  h = flowpp.WNConv(4, 3).apply({'params': params['in_conv']}, x)
+  for i in range(3):
+    h = block.apply({'params': jax.tree_util.tree_map(
+        lambda a, i=i: a[i], params['mid_convs'])}, h, aux)
+  h = flowpp.WNConv(2 * (2 + 3 * 2), 3).apply(
+      {'params': params['out_conv']}, h).reshape(2, 4, 4, 8, 2)
+  got = _jit(net.apply)({'params': params}, x, aux)
+  np.testing.assert_allclose(got[1], h[..., 1, :], rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(got[2], h[..., 2:4, :], rtol=1e-5, atol=1e-5)
+
+
+def test_scanned_blocks_draw_their_own_dropout_masks():
+  net, params, x, aux = _coupling_net_and_params()
+  keys = []
+
+  def record(next_fun, args, kwargs, context):
+    if isinstance(context.module, flowpp.GatedConv):
+      jax.debug.callback(lambda k: keys.append(np.asarray(k).tobytes()),
+                         jax.random.key_data(context.module.make_rng(
+                             'dropout')))
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(record):
+    jax.block_until_ready(net.apply({'params': params}, x, aux,
+                                    deterministic=False,
+                                    rngs={'dropout': KEY}))
+  assert len(keys) == 3 and len(set(keys)) == 3
