@@ -138,12 +138,17 @@ def test_scanned_coupling_net_equals_its_blocks_unrolled():
   net, params, x, aux = _coupling_net_and_params()
   assert params['mid_convs']['norm_1']['scale'].shape == (3, 4)
   block = flowpp.ConvAttnBlock(dropout=0.2, use_attn=True)
-  h = flowpp.WNConv(4, 3).apply({'params': params['in_conv']}, x)
-  for i in range(3):
-    h = block.apply({'params': jax.tree_util.tree_map(
-        lambda a, i=i: a[i], params['mid_convs'])}, h, aux)
-  h = flowpp.WNConv(2 * (2 + 3 * 2), 3).apply(
-      {'params': params['out_conv']}, h).reshape(2, 4, 4, 8, 2)
+
+  @jax.jit
+  def unrolled(params, x, aux):
+    h = flowpp.WNConv(4, 3).apply({'params': params['in_conv']}, x)
+    for i in range(3):
+      h = block.apply({'params': jax.tree_util.tree_map(
+          lambda a, i=i: a[i], params['mid_convs'])}, h, aux)
+    return flowpp.WNConv(2 * (2 + 3 * 2), 3).apply(
+        {'params': params['out_conv']}, h).reshape(2, 4, 4, 8, 2)
+
+  h = unrolled(params, x, aux)
   got = _jit(net.apply)({'params': params}, x, aux)
   np.testing.assert_allclose(got[1], h[..., 1, :], rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(got[2], h[..., 2:4, :], rtol=1e-5, atol=1e-5)
