@@ -24,6 +24,7 @@ from jax.experimental import multihost_utils
 from coopjax import data, models, registry
 from coopjax.console import log
 from coopjax.trainer import best as best_lib, nonfinite, parallel, preemption
+from coopjax.trainer import precompile
 from coopjax.trainer import reports
 from coopjax.trainer import state as ts
 from coopjax.trainer import workdir as wd
@@ -33,11 +34,13 @@ from coopjax.trainer.tasks import sample_in_chunks
 
 
 def _setup(config, workdir: str, allow_config_change: bool = False,
-           inference: bool = False):
+           inference: bool = False, before_init=None):
   """Dataset, algorithm, mesh, checkpointer and the (restored) state.
 
   ``inference``: a read-only mode (sample, eval, a task) that loads the
-  checkpoint rather than resuming training from it.
+  checkpoint rather than resuming training from it. ``before_init(dataset,
+  algo, mesh, init_batch)``, if given, is called before the networks are
+  initialised.
   """
   nonfinite.check_mode(config.train.on_nonfinite)
   reports.check_eval_options(config)
@@ -52,6 +55,8 @@ def _setup(config, workdir: str, allow_config_change: bool = False,
   parallel.check_batch_size(config.data.batch_size, mesh)
   init_batch = dataset.batch(0, min(config.data.batch_size, len(dataset)),
                              config.seed)
+  if before_init is not None:
+    before_init(dataset, algo, mesh, init_batch)
   params, stats = jax.jit(algo.init_variables)(jax.random.key(config.seed),
                                                init_batch)
   if jax.process_count() > 1:
@@ -137,22 +142,36 @@ def train_and_evaluate(config, workdir: str,
       full.
   """
   wd.check_writable(workdir)
+  t_start = time.monotonic()
+  key = jax.random.key(config.seed)
+  built = {}
+
+  def compile_step(dataset, algo, mesh, init_batch):
+    # The step compiles from the state's shapes while the state is built.
+    step_fn = parallel.make_train_step(algo.grads_fn, algo.optimizers,
+                                       config.train.ema, mesh)
+    local = dataset.batch(0, config.data.batch_size, config.seed,
+                          jax.process_index(), jax.process_count())
+    built['step_fn'] = step_fn
+    built['compiling'] = precompile.start(
+        step_fn, precompile.abstract_state(algo, init_batch, mesh),
+        precompile.abstract_batch(local, config.data.batch_size, mesh), key)
+
   dataset, algo, mesh, ckpt, state = _setup(config, workdir,
-                                            allow_config_change)
+                                            allow_config_change,
+                                            before_init=compile_step)
   wd.save_config(config, workdir)
   log(f'{config.algorithm} on {dataset.name} ({len(dataset)} examples of '
       f'shape {dataset.example_shape}), '
       f'{mesh.devices.size} device(s), '
       f'params: {models.describe(state.params)}')
-  step_fn = parallel.make_train_step(algo.grads_fn, algo.optimizers,
-                                     config.train.ema, mesh)
-  key = jax.random.key(config.seed)
+  step_fn = built['step_fn']
+  built['compiling'].join()
   writer = MetricWriter(workdir)
   total, cfg = config.train.steps, config.train
   best = best_lib.from_config(cfg, workdir)  # None unless train.best_metric
   start = int(state.step)
   progress = Progress(total, start)
-  t_start = time.monotonic()
   skipped, step = set(), start  # steps whose batch is skipped after rollback
   # The finite flag of a step is read on the host one step late, once the
   # next step is queued, so the device never waits for the host; a step
@@ -191,8 +210,9 @@ def train_and_evaluate(config, workdir: str,
         if step == start:
           # The first step compiles: timed on its own, out of the rate.
           jax.block_until_ready(metrics)
-          log(f'First step (compilation included) took '
-              f'{time.monotonic() - t_start:.1f}s.')
+          log(f'First step (compilation included) done '
+              f'{time.monotonic() - t_start:.1f}s after the start of '
+              f'training (set-up included).')
           progress.started(done)
       log_now = done % cfg.log_every == 0 or done == total
       save_now = done % cfg.ckpt_every == 0 or done == total

@@ -1,5 +1,7 @@
 """The tiny checkerboard model that the trainer tests run in-process."""
 
+import threading
+
 import jax
 
 from helpers import config_module
@@ -25,3 +27,26 @@ def tiny_config(**train_overrides):
 
 def params_of(state):
   return jax.device_get(state.params)
+
+
+def lowerings_of(name):
+  """A context manager recording the lowerings of jitted ``name``: a list of
+  the names of the threads that lowered it."""
+  events = []
+
+  def listener(event, duration, **kw):
+    del duration
+    if (event == '/jax/core/compile/jaxpr_to_mlir_module_duration'
+        and kw.get('fun_name') == f'jit({name})'):
+      events.append(threading.current_thread().name)
+
+  class Recording:
+
+    def __enter__(self):
+      jax.monitoring.register_event_duration_secs_listener(listener)
+      return events
+
+    def __exit__(self, *exc):
+      jax.monitoring.unregister_event_duration_listener(listener)
+
+  return Recording()

@@ -8,9 +8,11 @@ import pytest
 
 from coopjax import cdrl
 from coopjax.cdrl import schedules
-from coopjax.trainer import parallel
+from coopjax.trainer import parallel, precompile
 from coopjax.trainer import state as ts
 from coopjax.models.mlp import MLPEnergy, MLPInitializer
+
+from helpers.trainer import lowerings_of
 
 
 def tiny_setup():
@@ -204,3 +206,26 @@ def test_placement_and_host_helpers():
   out = parallel.host_metrics({'loss': jnp.float32(1.5), 'ok': jnp.bool_(1)})
   assert out == {'loss': 1.5, 'ok': 1.0}
   assert all(type(v) is float for v in out.values())
+
+
+@pytest.mark.parametrize('devices', [1, 4])
+def test_precompiled_step_is_not_compiled_again(devices):
+  # The step compiled in the background from abstract shapes (as the trainer
+  # does while it initialises) is the one the first real call runs.
+  state, grads_fn, optimizers = tiny_setup()
+  mesh = parallel.make_mesh(jax.devices()[:devices])
+  step = parallel.make_train_step(grads_fn, optimizers, 0.99, mesh)
+  batch = np.linspace(-4, 4, 16, dtype=np.float32).reshape(8, 2)
+  abstract = jax.tree_util.tree_map(
+      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype,
+                                     sharding=parallel.replicated(mesh)),
+      state)
+  key = jax.random.key(7)
+  with lowerings_of('train_step') as background:
+    precompile.start(step, abstract, precompile.abstract_batch(batch, 8, mesh),
+                     key).join()
+  with lowerings_of('train_step') as first_call:
+    new, _ = step(parallel.put_replicated(state, mesh),
+                  parallel.put_batch(batch, mesh), key)
+  assert background == ['coopjax-precompile'] and not first_call
+  assert int(new.step) == 1
