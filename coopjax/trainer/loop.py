@@ -33,15 +33,9 @@ from coopjax.trainer.metric_writer import MetricWriter, Progress
 from coopjax.trainer.tasks import sample_in_chunks
 
 
-def _setup(config, workdir: str, allow_config_change: bool = False,
-           inference: bool = False, before_init=None):
-  """Dataset, algorithm, mesh, checkpointer and the (restored) state.
-
-  ``inference``: a read-only mode (sample, eval, a task) that loads the
-  checkpoint rather than resuming training from it. ``before_init(dataset,
-  algo, mesh, init_batch)``, if given, is called before the networks are
-  initialised.
-  """
+def _build(config, workdir: str, allow_config_change: bool = False):
+  """Checks the config against the workdir; returns the dataset, the
+  algorithm, the mesh and the batch that initialises the networks."""
   nonfinite.check_mode(config.train.on_nonfinite)
   reports.check_eval_options(config)
   changes = wd.check_config(config, workdir, allow_config_change)
@@ -55,8 +49,15 @@ def _setup(config, workdir: str, allow_config_change: bool = False,
   parallel.check_batch_size(config.data.batch_size, mesh)
   init_batch = dataset.batch(0, min(config.data.batch_size, len(dataset)),
                              config.seed)
-  if before_init is not None:
-    before_init(dataset, algo, mesh, init_batch)
+  return dataset, algo, mesh, init_batch
+
+
+def _state(config, workdir: str, algo, mesh, init_batch,
+           inference: bool = False):
+  """The checkpointer and the state: initialised, then restored from the
+  workdir's latest checkpoint if it has one. ``inference``: a read-only mode
+  (sample, eval, a task) that loads the checkpoint rather than resuming
+  training from it."""
   params, stats = jax.jit(algo.init_variables)(jax.random.key(config.seed),
                                                init_batch)
   if jax.process_count() > 1:
@@ -72,6 +73,15 @@ def _setup(config, workdir: str, allow_config_change: bool = False,
     log(f'Loaded checkpoint of step {int(state.step)} from {ckpt.directory}.'
         if inference else
         f'Resumed from {ckpt.directory} at step {int(state.step)}.')
+  return ckpt, state
+
+
+def _setup(config, workdir: str, allow_config_change: bool = False,
+           inference: bool = False):
+  """Dataset, algorithm, mesh, checkpointer and the (restored) state."""
+  dataset, algo, mesh, init_batch = _build(config, workdir,
+                                           allow_config_change)
+  ckpt, state = _state(config, workdir, algo, mesh, init_batch, inference)
   return dataset, algo, mesh, ckpt, state
 
 
@@ -144,29 +154,21 @@ def train_and_evaluate(config, workdir: str,
   wd.check_writable(workdir)
   t_start = time.monotonic()
   key = jax.random.key(config.seed)
-  built = {}
-
-  def compile_step(dataset, algo, mesh, init_batch):
-    # The step compiles from the state's shapes while the state is built.
-    step_fn = parallel.make_train_step(algo.grads_fn, algo.optimizers,
-                                       config.train.ema, mesh)
-    local = dataset.batch(0, config.data.batch_size, config.seed,
-                          jax.process_index(), jax.process_count())
-    built['step_fn'] = step_fn
-    built['compiling'] = precompile.start(
-        step_fn, precompile.abstract_state(algo, init_batch, mesh),
-        precompile.abstract_batch(local, config.data.batch_size, mesh), key)
-
-  dataset, algo, mesh, ckpt, state = _setup(config, workdir,
-                                            allow_config_change,
-                                            before_init=compile_step)
+  dataset, algo, mesh, init_batch = _build(config, workdir,
+                                           allow_config_change)
+  step_fn = parallel.make_train_step(algo.grads_fn, algo.optimizers,
+                                     config.train.ema, mesh)
+  # The step compiles from the state's shapes while the state is built.
+  compiling = precompile.start(
+      step_fn, precompile.abstract_state(algo, init_batch, mesh),
+      precompile.abstract_batch(init_batch, config.data.batch_size, mesh), key)
+  ckpt, state = _state(config, workdir, algo, mesh, init_batch)
   wd.save_config(config, workdir)
   log(f'{config.algorithm} on {dataset.name} ({len(dataset)} examples of '
       f'shape {dataset.example_shape}), '
       f'{mesh.devices.size} device(s), '
       f'params: {models.describe(state.params)}')
-  step_fn = built['step_fn']
-  built['compiling'].join()
+  compiling.join()
   writer = MetricWriter(workdir)
   total, cfg = config.train.steps, config.train
   best = best_lib.from_config(cfg, workdir)  # None unless train.best_metric

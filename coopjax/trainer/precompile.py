@@ -34,13 +34,15 @@ def abstract_state(algo, init_batch: Any, mesh: Mesh) -> ts.TrainState:
       shapes)
 
 
-def abstract_batch(local_batch: Any, global_size: int, mesh: Mesh) -> Any:
-  """The global batch that :func:`coopjax.trainer.parallel.put_batch` makes
-  of ``local_batch`` (``global_size`` examples, sharded on ``'data'``)."""
+def abstract_batch(like: Any, global_size: int, mesh: Mesh) -> Any:
+  """The global batch of ``global_size`` examples, sharded on ``'data'``,
+  that :func:`coopjax.trainer.parallel.put_batch` makes of batches with the
+  structure, dtypes and example shapes of ``like`` (any number of
+  examples)."""
   sharding = parallel.batch_sharding(mesh)
   return jax.tree_util.tree_map(
       lambda a: jax.ShapeDtypeStruct((global_size,) + a.shape[1:], a.dtype,
-                                     sharding=sharding), local_batch)
+                                     sharding=sharding), like)
 
 
 def start(jitted: Callable, *abstract_args: Any) -> threading.Thread:
