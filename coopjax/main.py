@@ -65,6 +65,12 @@ _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None,
                                       'Number of processes (multi-host).')
 _PROCESS_ID = flags.DEFINE_integer('process_id', None,
                                    'Index of this process (multi-host).')
+_COMPILE_CACHE = flags.DEFINE_string(
+    'compile_cache', None, "Directory of JAX's persistent compilation cache: "
+    'a later run of the same programs loads them instead of compiling '
+    '(default: JAX_COMPILATION_CACHE_DIR if set, else $COOPJAX_COMPILE_CACHE '
+    'or ~/.cache/coopjax/jax; off for multi-process CPU runs); '
+    '--compile_cache= turns it off.')
 _ALLOW_CHANGE = flags.DEFINE_bool(
     'allow_config_change', False, 'Continue a workdir written by a different '
     'config (by default refused, except for train.steps, logging and '
@@ -225,7 +231,7 @@ def help_text(argv: List[str]) -> str:
 --config: a file of {configs}/ ({", ".join(config_files()) or "not installed"}); a variant after a colon, e.g. {configs}/checkerboard.py:drl.
 --config.FIELD=VALUE overrides any field, e.g. --config.train.steps=100 --config.data.name=8gaussians; every field and its default: coopjax/config/.
 --workdir: the run directory (checkpoints, metrics.jsonl, tensorboard/, samples/); training resumes from it.
-Other flags: --allow_config_change, --debug (or {DEBUG_ENV}=1: tracebacks), --distributed (multi-host); --helpfull lists every flag.
+Other flags: --allow_config_change, --compile_cache=DIR (JAX's persistent compilation cache; default ~/.cache/coopjax/jax, --compile_cache= for none), --debug (or {DEBUG_ENV}=1: tracebacks), --distributed (multi-host); --helpfull lists every flag.
 """
 
 
@@ -279,6 +285,8 @@ def main(argv):
     from coopjax.trainer import distributed  # pylint: disable=g-import-not-at-top
     distributed.initialize(_DISTRIBUTED.value, _COORDINATOR.value,
                            _NUM_PROCESSES.value, _PROCESS_ID.value)
+    from coopjax.trainer import compile_cache  # pylint: disable=g-import-not-at-top
+    compile_cache.configure(_COMPILE_CACHE.value)
     from coopjax.trainer import loop as train, preemption  # pylint: disable=g-import-not-at-top
     if mode == 'train':
       state = train.train_and_evaluate(config, workdir, _ALLOW_CHANGE.value)

@@ -188,6 +188,25 @@ def check_flow_init(config) -> None:
         f'workdir of a finished :pretrain run.')
 
 
+INTERVALS = {'log_every': 'metric lines', 'ckpt_every': 'checkpoints',
+             'sample_every': 'sample reports'}
+
+
+def check_train_intervals(config) -> None:
+  """``train.steps`` >= 0 and the logging, checkpoint and sample intervals
+  >= 1 (an interval past ``train.steps`` means: only at the end)."""
+  train = config.train
+  if train.steps < 0:
+    raise UsageError(f'config.train.steps must be >= 0, got {train.steps}.')
+  for name, what in INTERVALS.items():
+    every = train.get(name, 1)
+    if every < 1:
+      raise UsageError(
+          f'config.train.{name} must be >= 1 (updates between {what}), got '
+          f'{every}; for {what} only at the end pass '
+          f'--config.train.{name}={max(train.steps, 1)}.')
+
+
 def check(config, workdir: str, mode: str, allow_change: bool = False,
           command: Optional[Sequence[str]] = None) -> None:
   """Every check of this module, cheapest first (see the module docstring).
@@ -200,6 +219,7 @@ def check(config, workdir: str, mode: str, allow_change: bool = False,
   check_algorithm(config)
   kind = check_dataset(config)
   check_mode(config, mode)
+  check_train_intervals(config)
   check_workdir(config, workdir, mode, allow_change, command)
   check_eval_files(config)
   check_flow_init(config)

@@ -16,5 +16,8 @@ import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 _CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..',
                       '.pytest_cache', 'jax_compilation_cache')
 jax.config.update('jax_compilation_cache_dir', os.path.abspath(_CACHE))
+# ... also for command lines the tests start without JAX's variables (their
+# default would be ~/.cache/coopjax/jax; coopjax.trainer.compile_cache)
+os.environ.setdefault('COOPJAX_COMPILE_CACHE', os.path.abspath(_CACHE))
 jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)
 jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)

@@ -86,6 +86,8 @@ CASES = [
     ('unknown task', [DIGITS, '--mode=inpiant'], 2,
      ["'inpiant'", "'inpaint'", 'guided']),
     ('mistyped flag', [CB, '--mdoe=x'], 2, ['mdoe']),
+    ('zero interval', [CB, '--config.train.sample_every=0'], 2,
+     ['config.train.sample_every must be >= 1', '--config.train.sample_every=5000']),
     ('positional argument', [CB, 'train'], 2, ['Unexpected arguments: train']),
     ('sample without checkpoint', [CB, '--mode=sample'], 1,
      ['--mode=sample needs a trained checkpoint', '--workdir=']),
