@@ -9,7 +9,7 @@ finiteness guard) is the one pure update they all share.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, Mapping, Sequence, Tuple
 
 import flax.struct
 import jax
@@ -112,7 +112,8 @@ def guarded_update(state: TrainState, grads: Dict[str, Tree],
     opt = optimizers[name]
     p, unravel = ravel_pytree(state.params[name])
     if isinstance(opt, FlatTransformation):
-      u, opt_state = opt.update(ravel_pytree(g)[0], state.opt_state[name], p)
+      u, opt_state = opt.update(ravel_pytree(g)[0], state.opt_state[name], p,
+                                params_tree=state.params[name])
     else:
       u, opt_state = opt.update(g, state.opt_state[name], state.params[name])
       u = ravel_pytree(u)[0]
@@ -234,19 +235,60 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
   # elementwise update, but a few operations instead of ~20 per parameter
   # array (the CIFAR-10 CDRL networks have 595 arrays: the update's
   # StableHLO fell from 30,457 to 6,035 lines, bench/RESULTS.md).
-  opt = optax.flatten(opt)
   if not cfg.l2:
-    return FlatTransformation(*opt)
-  # PyTorch Adam's weight_decay: L2 added to the (clipped) gradients of the
-  # named parameters before Adam (the authors' Flow++: the weight-norm
-  # scales only)
-  names = tuple(cfg.l2_names)
+    return FlatTransformation(*optax.flatten(opt))
+  return _flat_with_l2(opt, cfg.l2, tuple(cfg.l2_names), cfg.grad_clip)
+
+
+def _flat_with_l2(inner: optax.GradientTransformation, l2: float,
+                  names: Sequence[str], clip: float) -> FlatTransformation:
+  """PyTorch Adam's ``weight_decay`` before ``inner``, on one flat vector.
+
+  ``l2 * p`` is added to the (clipped) gradients of the parameters whose
+  leaf name is in ``names`` (the authors' Flow++: the weight-norm scales
+  only), then ``inner`` (Adam and the schedule) runs on the raveled vector.
+  The state is that of ``optax.chain([clip_by_global_norm,]
+  masked(add_decayed_weights), flatten(inner))``, the layout of checkpoints
+  written before this was flat; its update is a few operations on the
+  raveled vector instead of several per parameter array (the clip's norm,
+  the mask, the add).
+
+  :func:`guarded_update` passes raveled gradients and parameters with the
+  parameter tree as ``params_tree`` (whose leaf names pick the decayed
+  entries) and gets a raveled update back; called with trees (as any optax
+  transformation), it returns a tree.
+  """
   mask = lambda params: jax.tree_util.tree_map_with_path(
       lambda path, _: bool(names) and _leaf_name(path) in names, params)
-  parts = [optax.masked(optax.add_decayed_weights(cfg.l2), mask), opt]
-  if cfg.grad_clip:
-    parts.insert(0, optax.clip_by_global_norm(cfg.grad_clip))
-  return optax.chain(*parts)
+  parts = [optax.masked(optax.add_decayed_weights(l2), mask),
+           optax.flatten(inner)]
+  if clip:
+    parts.insert(0, optax.clip_by_global_norm(clip))
+  inner = optax.with_extra_args_support(inner)
+
+  def init(params):
+    return tuple(part.init(params) for part in parts)
+
+  def update(updates, state, params=None, params_tree=None, **extra):
+    if params is None:
+      raise ValueError('The L2 term needs the parameters.')
+    tree = params_tree is None
+    unravel = None
+    if tree:
+      params_tree = params
+      updates, unravel = ravel_pytree(updates)
+      params = ravel_pytree(params)[0]
+    decayed = ravel_pytree(jax.tree_util.tree_map(
+        lambda p, m: p if m else jnp.zeros_like(p), params_tree,
+        mask(params_tree)))[0]
+    if clip:  # optax's clip_by_global_norm on the one vector
+      updates = parts[0].update(updates, state[0])[0]
+    updates = updates + l2 * decayed.astype(updates.dtype)
+    new, inner_state = inner.update(updates, state[-1], params, **extra)
+    new_state = state[:-1] + (inner_state,)
+    return (unravel(new) if tree else new), new_state
+
+  return FlatTransformation(init, update)
 
 
 def _leaf_name(path) -> str:

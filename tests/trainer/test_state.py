@@ -218,3 +218,47 @@ def test_guarded_update_on_raveled_vectors_equals_the_per_array_update():
   jax.tree_util.tree_map(np.testing.assert_array_equal,
                          (kept.params, kept.ema, kept.opt_state),
                          (new.params, new.ema, new.opt_state))
+
+
+@pytest.mark.parametrize('clip', [0.0, 0.5])
+def test_flat_l2_equals_the_chain_over_the_tree_and_keeps_its_state_layout(
+    clip):
+  """The L2 path of make_optimizer (one raveled vector) against optax's chain
+  over the parameter tree that it replaced: the same updates, through the
+  tree API and through guarded_update's raveled one, and the same state
+  structure (checkpoints written before restore)."""
+  cfg = ml_collections.ConfigDict(dict(lr=0.1, warmup=0, l2=0.3,
+                                       l2_names=('g',), grad_clip=clip))
+  names = ('g',)
+  mask = lambda t: jax.tree_util.tree_map_with_path(
+      lambda path, _: path[-1].key in names, t)
+  reference = [optax.masked(optax.add_decayed_weights(0.3), mask),
+               optax.flatten(optax.adam(lambda step: 0.1))]
+  if clip:
+    reference.insert(0, optax.clip_by_global_norm(clip))
+  reference = optax.chain(*reference)
+  opt = ts.make_optimizer(cfg)
+  params = {'a': {'g': jnp.array([1.0, -2.0]), 'w': jnp.ones((2, 3))},
+            'b': {'g': jnp.array(3.0)}}
+  state, ref_state = opt.init(params), reference.init(params)
+  assert (jax.tree_util.tree_structure(state)
+          == jax.tree_util.tree_structure(ref_state))
+  train = ts.create({'net': params}, {'net': {}}, {'net': opt})
+  rng = np.random.RandomState(0)
+  for _ in range(3):
+    grads = jax.tree_util.tree_map(
+        lambda p: jnp.asarray(rng.normal(size=p.shape), jnp.float32), params)
+    updates, state = opt.update(grads, state, params)
+    ref_updates, ref_state = reference.update(grads, ref_state, params)
+    chex_close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5,
+                                                         atol=1e-7)
+    jax.tree_util.tree_map(chex_close, updates, ref_updates)
+    jax.tree_util.tree_map(chex_close, state, ref_state)
+    train = ts.apply_gradients(train, {'net': grads}, {}, {'net': opt}, 0.0)
+    params = optax.apply_updates(params, ref_updates)
+    jax.tree_util.tree_map(chex_close, train.params['net'], params)
+  # the L2 term moved the decayed leaves only: with zero gradients, 'w' stays
+  zero = jax.tree_util.tree_map(jnp.zeros_like, params)
+  moved = opt.update(zero, opt.init(params), params)[0]
+  assert float(jnp.abs(moved['a']['w']).max()) == 0.0
+  assert float(jnp.abs(moved['b']['g'])) > 0.0
