@@ -43,6 +43,8 @@ def main():
                       help="config.model.dtype, e.g. 'bfloat16'")
   parser.add_argument('--compile_parts', action='store_true',
                       help='also compile each part on its own')
+  parser.add_argument('--parts', default='gradients,update,initialisation',
+                      help='the parts --compile_parts compiles (comma list)')
   args = parser.parse_args()
   config = load_config(args.config)
   config.data.batch_size = args.batch
@@ -79,7 +81,7 @@ def main():
       'initialisation': jax.jit(algo.init_variables).lower(key, batch),
   }
   for name, part in parts.items():
-    if args.compile_parts:
+    if args.compile_parts and name.split()[0] in args.parts.split(','):
       start = time.perf_counter()
       part.compile()
       took = f'; XLA compile {time.perf_counter() - start:.1f} s'
