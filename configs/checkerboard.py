@@ -1,16 +1,14 @@
 """CDRL on the 2-D checkerboard: the quickstart, and the reference toy setting.
 
-Quickstart (7.5 minutes on 2 CPU cores)::
+Quickstart (8 minutes on 2 CPU cores)::
 
     python -m coopjax.main --config=configs/checkerboard.py --workdir=runs/checkerboard
 
-Measured from a fresh clone on 2 quiet CPU cores (2026-11-29): 5000 updates
-in 7 min 31 s (about 11.7 updates/s), sample TV 0.156 with the run's 10k
-samples and 0.123 with 50k (``--mode=eval``, 36 s; the 50k floor is 0.039).
-The tuning run on one shared core gave 0.178 / 0.154 at 2500 / 5000 updates
-(10k) and 0.119 (50k).
+Measured from a fresh clone on 2 quiet CPU cores (2026-11-29): 8000 updates
+in 7 min 53 s (about 18 updates/s), sample TV 0.148 with the run's 10k
+samples and 0.118 with 50k (``--mode=eval``; the 50k floor is 0.039).
 
-The CDRL authors' exact toy setting (EBM width 128, batch 2500, lr 3e-6 / 1e-5, 100k steps)::
+The CDRL authors' exact toy setting (6 noise levels, EBM width 128, batch 2500, lr 3e-6 / 1e-5, 100k steps)::
 
     python -m coopjax.main --config=configs/checkerboard.py:reference --workdir=runs/checkerboard_ref
 
@@ -19,9 +17,8 @@ The DRL baseline (no initializer, K = 30)::
     python -m coopjax.main --config=configs/checkerboard.py:drl --workdir=runs/checkerboard_drl
 
 Other 2-D densities: ``--config.data.name=8gaussians`` (or ``2spirals``, ``rings``,
-or ``array`` with ``--config.data.path=points.npy``). With these defaults 8
-Gaussians are learned (TV 0.044) but two spirals and rings are not (0.567,
-0.454: a blob and a disk); README, "2-D densities".
+or ``array`` with ``--config.data.path=points.npy``), learned with these
+defaults; their figures are in the README, "2-D densities".
 """
 
 from coopjax.config import cdrl as base
@@ -31,6 +28,7 @@ from coopjax.config import variants
 def reference(c):
   """The CDRL authors' toy setting: width 128, batch 2500, lr 3e-6 / 1e-5,
   100k steps."""
+  c.schedule.num_levels = 6  # their n_interval
   c.model.width = 128
   c.data.batch_size = 2500
   c.optim.ebm.lr = 3e-6
@@ -44,8 +42,9 @@ def reference(c):
 
 
 def drl(c):
-  """The DRL baseline (the DRL authors' settings) on the cosine schedule and
-  step constant of the 2-D setting."""
+  """The DRL baseline (the DRL authors' settings, their 6 levels) on the
+  cosine schedule and step constant of the 2-D setting."""
+  c.schedule.num_levels = 6
   return base.drl(c, linear_schedule=False)
 
 
