@@ -87,7 +87,9 @@ CASES = [
      ["'inpiant'", "'inpaint'", 'guided']),
     ('mistyped flag', [CB, '--mdoe=x'], 2, ['mdoe']),
     ('zero interval', [CB, '--config.train.sample_every=0'], 2,
-     ['config.train.sample_every must be >= 1', '--config.train.sample_every=5000']),
+     ['config.train.sample_every must be >= 1',
+      '--config.train.sample_every='
+      f"{config_module('checkerboard').get_config().train.steps}."]),
     ('positional argument', [CB, 'train'], 2, ['Unexpected arguments: train']),
     ('sample without checkpoint', [CB, '--mode=sample'], 1,
      ['--mode=sample needs a trained checkpoint', '--workdir=']),
