@@ -1,12 +1,12 @@
 """CDRL on the 2-D checkerboard: the quickstart, and the reference toy setting.
 
-Quickstart (8 minutes on 2 CPU cores)::
+Quickstart (under 9 minutes on 2 CPU cores)::
 
     python -m coopjax.main --config=configs/checkerboard.py --workdir=runs/checkerboard
 
-Measured from a fresh clone on 2 quiet CPU cores (2026-11-29): 8000 updates
-in 7 min 53 s (about 18 updates/s), sample TV 0.148 with the run's 10k
-samples and 0.118 with 50k (``--mode=eval``; the 50k floor is 0.039).
+Measured from a fresh clone on one core (2026-11-29; another run on the
+other core): 10000 updates in 8 min 33 s (about 21 updates/s), sample TV
+0.102 with 50k samples (``--mode=eval``; the 50k floor is 0.039).
 
 The CDRL authors' exact toy setting (6 noise levels, EBM width 128, batch 2500, lr 3e-6 / 1e-5, 100k steps)::
 
