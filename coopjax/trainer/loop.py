@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Tuple
 import jax
 from jax.experimental import multihost_utils
 
-from coopjax import data, models, registry
+from coopjax import data, models, preflight, registry
 from coopjax.console import log
 from coopjax.trainer import best as best_lib, nonfinite, parallel, preemption
 from coopjax.trainer import precompile
@@ -37,6 +37,7 @@ def _build(config, workdir: str, allow_config_change: bool = False):
   """Checks the config against the workdir; returns the dataset, the
   algorithm, the mesh and the batch that initialises the networks."""
   nonfinite.check_mode(config.train.on_nonfinite)
+  preflight.check_train_intervals(config)
   reports.check_eval_options(config)
   changes = wd.check_config(config, workdir, allow_config_change)
   if changes:

@@ -94,3 +94,16 @@ def test_unknown_dataset_lists_known_ones(tmp_path):
   config.data.name = 'moons'
   with pytest.raises(ValueError, match='checkerboard'):
     train.train_and_evaluate(config, str(tmp_path / 'run'))
+
+
+@pytest.mark.parametrize('name', ['log_every', 'ckpt_every', 'sample_every'])
+def test_an_interval_below_one_is_refused_before_any_work(tmp_path, name):
+  """Called from Python (not only through the command line's checks), a
+  zero interval is one clear error and the workdir stays empty, rather than
+  a ZeroDivisionError after the first step."""
+  from coopjax import preflight  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path / 'run'
+  with pytest.raises(preflight.UsageError,
+                     match=f'config.train.{name} must be >= 1'):
+    train.train_and_evaluate(tiny_config(**{name: 0}), str(workdir))
+  assert not workdir.exists() or not os.listdir(workdir)
