@@ -61,19 +61,15 @@ def choose(flag: Optional[str], jax_dir: Optional[str], jax_enabled: bool,
   return os.path.abspath(default_dir(env))
 
 
-def configure(flag: Optional[str]) -> Optional[str]:
-  """Points JAX's persistent compilation cache where :func:`choose` says
-  (after ``jax.distributed.initialize``, before the first compile).
-
-  Returns:
-    The directory now in use (JAX's own setting included), or None when the
-    cache is off.
-  """
+def configure(flag: Optional[str]) -> None:
+  """Points JAX's persistent compilation cache where :func:`choose` says,
+  or switches it off for ``--compile_cache=`` (after
+  ``jax.distributed.initialize``, before the first compile)."""
   import jax  # pylint: disable=g-import-not-at-top
 
   if flag == '':
     jax.config.update('jax_enable_compilation_cache', False)
-    return None
+    return
   multiprocess_cpu = (jax.process_count() > 1
                       and jax.default_backend() == 'cpu')
   path = choose(flag, jax.config.jax_compilation_cache_dir,
@@ -82,6 +78,3 @@ def configure(flag: Optional[str]) -> Optional[str]:
     os.makedirs(path, exist_ok=True)
     jax.config.update('jax_enable_compilation_cache', True)
     jax.config.update('jax_compilation_cache_dir', path)
-  if not jax.config.jax_enable_compilation_cache:
-    return None
-  return jax.config.jax_compilation_cache_dir or None
