@@ -1,6 +1,6 @@
 """CDRL on the 2-D checkerboard: the quickstart, and the reference toy setting.
 
-Quickstart (under 9 minutes on 2 CPU cores)::
+Quickstart (8.5 minutes on a 2-core CPU)::
 
     python -m coopjax.main --config=configs/checkerboard.py --workdir=runs/checkerboard
 
