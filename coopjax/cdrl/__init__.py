@@ -13,5 +13,5 @@
 from coopjax.cdrl.losses import loss_and_grads, training_pairs
 from coopjax.cdrl.model import (CDRLModel, level_energy, level_features,
                                 log_density, noisy, ood_score)
-from coopjax.cdrl.sampling import (Trace, propose, refine, sample,
-                                   tweedie_denoise)
+from coopjax.cdrl.sampling import (Trace, denoise_step, propose, refine,
+                                   sample, tweedie_denoise)

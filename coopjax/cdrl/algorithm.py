@@ -60,6 +60,7 @@ class CDRLAlgorithm:
         ebm=build_ebm(config.model), initializer=initializer,
         levels=schedules.levels_from_config(config.schedule),
         n_steps=config.model.langevin_steps, tweedie=config.model.tweedie,
+        final_denoise=bool(config.model.final_denoise),
         num_classes=num_classes,
         label_drop=float(config.model.label_drop),
         level_input=config.model.level_input,

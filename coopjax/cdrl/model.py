@@ -45,6 +45,9 @@ class CDRLModel:
     levels: the per-level constants.
     n_steps: Langevin steps per level (K).
     tweedie: apply the final Tweedie denoising step when sampling.
+    final_denoise: when sampling, end the last level's chain with
+      :func:`coopjax.cdrl.sampling.denoise_step` (the last step's noise
+      removed by Tweedie's formula).
     num_classes: classes the networks are conditioned on (0: unconditional);
       see :mod:`coopjax.cdrl.conditioning`.
     label_drop: probability of training on the null label instead.
@@ -66,6 +69,7 @@ class CDRLModel:
   levels: Levels
   n_steps: int = 15
   tweedie: bool = False
+  final_denoise: bool = False
   num_classes: int = 0
   label_drop: float = 0.1
   level_input: str = 'logsnr'

@@ -2,7 +2,8 @@
 
 * :func:`propose` - the initializer's start ``y_0 = g_phi(x_t) + noise``;
 * :func:`refine` - K Langevin steps on ``log p(y | x_t)`` from a start;
-* :func:`tweedie_denoise` - the final denoising step;
+* :func:`denoise_step` - the last Langevin step without its noise;
+* :func:`tweedie_denoise` - the reference's final denoising step;
 * :func:`sample` - Algorithm 2 (optionally with fewer steps, a condition or
   inpainting).
 
@@ -99,14 +100,54 @@ def refine(model: CDRLModel, ebm_vars: Params, y0: jax.Array, x_t: jax.Array,
     ``(y_K, info)`` with :class:`coopjax.samplers.langevin.LangevinInfo`.
   """
   n_steps = model.n_steps if n_steps is None else n_steps
-  step_sq = model.consts.step_size_sq[t]
-  tie_coef = model.consts.tie_mask[t] / (2.0 * model.consts.beta[t])
-  step = jnp.sqrt(step_sq * (model.n_steps / max(n_steps, 1)))
-  args = (ebm_vars, level_features(model, ebm_vars, t, cond), cond_coefs(cond),
-          x_t, 1.0 / step_sq, tie_coef)
+  step_sq, args = _chain_args(model, ebm_vars, x_t, t, n_steps, cond)
   return langevin_lib.langevin(
       conditional_log_prob(model.ebm), y0, keys, n_steps=n_steps,
-      step_size=step, noise_scale=noise_scale, clamp=clamp, args=args)
+      step_size=jnp.sqrt(step_sq), noise_scale=noise_scale, clamp=clamp,
+      args=args)
+
+
+def _chain_args(model: CDRLModel, ebm_vars: Params, x_t: jax.Array,
+                t: jax.Array, n_steps: int, cond: Optional[Condition]):
+  """``(s^2, args)``: the squared Langevin step of a K'-step chain at levels
+  ``t`` (``s_t^2 K / K'``) and the arguments of
+  :func:`coopjax.cdrl.model.conditional_log_prob` after ``y``."""
+  step_sq = model.consts.step_size_sq[t]
+  tie_coef = model.consts.tie_mask[t] / (2.0 * model.consts.beta[t])
+  args = (ebm_vars, level_features(model, ebm_vars, t, cond), cond_coefs(cond),
+          x_t, 1.0 / step_sq, tie_coef)
+  return step_sq * (model.n_steps / max(n_steps, 1)), args
+
+
+def denoise_step(model: CDRLModel, ebm_vars: Params, y: jax.Array,
+                 x_t: jax.Array, t: jax.Array, n_steps: Optional[int] = None,
+                 cond: Optional[Condition] = None,
+                 clamp: Optional[Tuple[jax.Array, jax.Array]] = None
+                 ) -> jax.Array:
+  """``y + s^2 grad_y log p(y | x_t)``: the last Langevin step without its noise.
+
+  A chain's last step adds noise of variance ``s^2`` (the chain's squared
+  step, see :func:`refine`); Tweedie's formula estimates the point before
+  that noise as ``y + s^2 grad log p(y)``. At the last level this removes
+  the blur of std ``s_1`` the final step leaves in the samples.
+
+  Args:
+    model, ebm_vars, x_t, t, cond: as :func:`refine`.
+    y: ``[B, ...]`` the chain's last state, in the scaled variable.
+    n_steps: the chain's K' (default K); sets ``s^2`` as in :func:`refine`.
+    clamp: ``(mask, values)``: coordinates kept at ``values``.
+
+  Returns:
+    The denoised ``[B, ...]``.
+  """
+  n_steps = model.n_steps if n_steps is None else n_steps
+  step_sq, args = _chain_args(model, ebm_vars, x_t, t, n_steps, cond)
+  log_prob = conditional_log_prob(model.ebm)
+  grad = jax.grad(lambda z: jnp.sum(log_prob(z, *args)))(y)
+  y = y + bcast(step_sq, y) * grad
+  if clamp is not None:
+    y = jnp.where(clamp[0], clamp[1], y)
+  return y
 
 
 def tweedie_denoise(model: CDRLModel, ebm_vars: Params, x: jax.Array,
@@ -177,6 +218,10 @@ def sample(model: CDRLModel, ebm_vars: Params, init_params: Optional[Params],
       clamp = (mask, known)
     y_k, _ = refine(model, ebm_vars, y0, x_t, tt, k_chain, n_steps,
                     noise_scale=model.sample_noise, cond=cond, clamp=clamp)
+    if model.final_denoise:
+      y_k = jax.lax.cond(
+          t == 1, lambda y: denoise_step(model, ebm_vars, y, x_t, tt, n_steps,
+                                         cond, clamp), lambda y: y, y_k)
     x_prev = y_k / scale
     return x_prev, (x_prev, y0 / scale)
 

@@ -56,6 +56,7 @@ def model(**overrides) -> ml_collections.ConfigDict:
       init_dropout=0.1,        # unet: dropout
       langevin_steps=15,       # K, Langevin steps per level
       tweedie=True,            # final Tweedie denoising step of the samples
+      final_denoise=False,     # samples: last Langevin step's noise removed (Tweedie on the chain)
       level_input='logsnr',    # networks' noise-level input: 'logsnr' (CDRL) or 'index' (DRL)
       pair_noise='shared',     # training pair noise: 'shared' (CDRL) or 'independent' (DRL)
       init_conditional=True,   # conditional models: initializer conditioned on the label too

@@ -1,5 +1,7 @@
 """coopjax.cdrl.sampling against closed forms on a quadratic energy: refine,
-fewer steps, per-example sampling, the Tweedie step."""
+fewer steps, per-example sampling, the Tweedie and final denoising steps."""
+
+import dataclasses
 
 import flax.linen as nn
 import jax
@@ -77,6 +79,43 @@ def test_tweedie_step_matches_closed_form():
   want = (x + (1 - lv.abar[0]) * score) / np.sqrt(lv.abar[0])
   np.testing.assert_allclose(cdrl.tweedie_denoise(model, ev, x), want, rtol=1e-5)
 
+
+
+@pytest.mark.parametrize('n_steps', [None, 1])
+def test_denoise_step_matches_closed_form(n_steps):
+  # y + s^2 grad log p(y | x_t), with s^2 the chain's squared step (K / K'
+  # times s_t^2 for K' < K steps) and grad log p = -a (y + 1) / s_t^2
+  # - (y - x_t) / beta_t on the quadratic energy.
+  model, a = quadratic_model(2, n_steps=4)
+  ev = model.ebm.init(jax.random.key(0), jnp.zeros((1, 2)), jnp.zeros(1))
+  y = jnp.array([[2.0, -0.5], [0.3, 1.0]])
+  x_t = jnp.array([[0.0, 0.5], [1.0, -1.0]])
+  lv = model.levels
+  s2 = lv.step_size_sq[2] * (4 if n_steps == 1 else 1)
+  grad = -a * (y + 1.0) / lv.step_size_sq[2] - (y - x_t) / lv.beta[2]
+  got = cdrl.denoise_step(model, ev, y, x_t, jnp.full((2,), 2), n_steps)
+  np.testing.assert_allclose(got, y + s2 * grad, rtol=1e-5)
+  assert np.max(np.abs(got - y)) > 0.01  # the step really moves y
+
+
+def test_final_denoise_ends_the_last_level_with_the_denoise_step():
+  plain = mlp_model()
+  model = dataclasses.replace(plain, final_denoise=True)
+  params, stats = init_all(model)
+  ev = {'params': params['ebm'], 'batch_stats': stats['ebm']}
+  key, num = jax.random.key(4), 6
+  x, trace = jax.jit(lambda: cdrl.sample(model, ev, params['init'], key, num,
+                                         (2,)))()
+  x0, trace0 = jax.jit(lambda: cdrl.sample(plain, ev, params['init'], key,
+                                           num, (2,)))()
+  # Levels above the last are untouched; the last is the plain chain's end,
+  # denoised given the same x_1.
+  np.testing.assert_allclose(trace.levels[:-1], trace0.levels[:-1], rtol=1e-6)
+  scale = plain.levels.y_scale[1]
+  want = cdrl.denoise_step(plain, ev, scale * x0, trace0.levels[-2],
+                           jnp.ones((num,), jnp.int32)) / scale
+  np.testing.assert_allclose(x, want, rtol=1e-5, atol=1e-6)
+  assert np.max(np.abs(x - x0)) > 1e-4
 
 # Reference values for Algorithm 2's wiring: with K = 0 Langevin steps each
 # level's chain returns its start, so the whole run is a hand-computable
