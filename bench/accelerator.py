@@ -5,17 +5,23 @@ sampling time and peak memory of each algorithm at its full (paper) size.
     python bench/accelerator.py --batches=2 --num_samples=2   # the CPU proxy
     python bench/accelerator.py --only=cdrl_f32,coopflow --markdown
 
+``--xla_flags`` passes XLA options to the entries' processes, e.g.
+``--xla_flags=--xla_gpu_autotune_level=0`` to see what cuDNN's autotuning
+adds to the compile on a GPU.
+
 Each entry runs in its own process (a fresh JAX, so its "first step" figure
 is what a user waits for: imports, building the networks, tracing, compiling
 and one step), with ``--timeout`` seconds before it is abandoned and reported
-as such. Networks are freshly initialised at the config's size and fed random
+as such, with the last phase it finished (``last: compiled batch 32 at
+95.2 s``). Networks are freshly initialised at the config's size and fed random
 images: the cost does not depend on the weights or the pixels. Printed per
 entry:
 
 - ``first step``: seconds from the process's start to the end of the first
   train step at the first batch size (what ``python -m coopjax.main`` costs
   before its first step, less data loading);
-- ``compile``: seconds of the first call at each batch size;
+- ``compile``: seconds of the first call at each batch size (the JSON line
+  splits it into ``lower_s``, tracing and lowering, and ``xla_compile_s``);
 - ``img/s``: training images per second at each batch size (median of
   ``--steps`` steps, per device: one device is used);
 - ``sample``: seconds for ``--num_samples`` samples (after their compile);
@@ -55,13 +61,26 @@ def _peak_gib() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+def _event(start: float, event: str, **fields) -> None:
+  """Prints one progress line (the parent keeps the last one it saw)."""
+  print(json.dumps({'event': event,
+                    't': round(time.perf_counter() - start, 1), **fields}),
+        flush=True)
+
+
 def measure(name: str, batches, steps: int, num_samples: int) -> dict:
-  """Runs in the child process; returns the entry's figures."""
+  """Runs in the child process; returns the entry's figures.
+
+  Prints an ``event`` line as each phase ends (imports, state built, and at
+  each batch size the train step's lowering, XLA compile and first call),
+  so an entry cut off by ``--timeout`` still tells where its time went.
+  """
   start = time.perf_counter()
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   sys.path.insert(0, HERE)
   import common  # pylint: disable=g-import-not-at-top
+  _event(start, 'imported')
 
   spec, overrides = ENTRIES[name]
   config = common.load_config(os.path.join(CONFIGS, spec))
@@ -71,18 +90,32 @@ def measure(name: str, batches, steps: int, num_samples: int) -> dict:
   dataset = common.dataset_for(config, max(max(batches), 8),
                                prefer_random=True)
   algo, mesh, state = common.fresh_state(config, dataset)
+  jax.block_until_ready(state)
+  _event(start, 'state built')
   out = {'entry': name, 'config': spec, 'device': jax.devices()[0].device_kind,
-         'backend': jax.default_backend(), 'compile_s': {}, 'img_per_s': {}}
+         'backend': jax.default_backend(), 'compile_s': {}, 'img_per_s': {},
+         'lower_s': {}, 'xla_compile_s': {}}
   for i, batch in enumerate(batches):
     config.data.batch_size = batch
     stepper = common.Stepper(config, algo, mesh, state,
                              dataset.batch(0, batch, 0))
+    t0 = time.perf_counter()
+    lowered = stepper.lower()
+    out['lower_s'][batch] = round(time.perf_counter() - t0, 2)
+    _event(start, 'lowered', batch=batch, s=out['lower_s'][batch])
+    t0 = time.perf_counter()
+    lowered.compile()  # cached: the first call below runs it
+    out['xla_compile_s'][batch] = round(time.perf_counter() - t0, 2)
+    _event(start, 'compiled', batch=batch, s=out['xla_compile_s'][batch])
     compile_s, times = common.compile_and_time(lambda _: stepper(), steps)
+    compile_s += out['lower_s'][batch] + out['xla_compile_s'][batch]
     if i == 0:
-      out['first_step_s'] = time.perf_counter() - start
+      out['first_step_s'] = round(time.perf_counter() - start -
+                                  float(np.sum(times)), 1)
     state = stepper.state
     out['compile_s'][batch] = round(compile_s, 2)
     out['img_per_s'][batch] = round(batch / float(np.median(times)), 1)
+    _event(start, 'timed', batch=batch, img_per_s=out['img_per_s'][batch])
   sampler = common.sampler_for(algo, mesh, num_samples)
   compile_s, times = common.compile_and_time(
       lambda i: sampler(state, jax.random.key(i), 0), 2)
@@ -91,6 +124,23 @@ def measure(name: str, batches, steps: int, num_samples: int) -> dict:
   out['num_samples'] = num_samples
   out['peak_gib'] = round(_peak_gib(), 2)
   return out
+
+
+def _last_event(stdout) -> str:
+  """`` (last: <event> [batch B] at T s)`` from a child's partial output."""
+  if isinstance(stdout, bytes):
+    stdout = stdout.decode(errors='replace')
+  last = None
+  for line in (stdout or '').splitlines():
+    if line.startswith('{') and '"event"' in line:
+      try:
+        last = json.loads(line)
+      except ValueError:
+        pass
+  if last is None:
+    return ' (no phase finished)'
+  batch = f" batch {last['batch']}" if 'batch' in last else ''
+  return f" (last: {last['event']}{batch} at {last['t']} s)"
 
 
 def _row(r: dict, batches) -> str:
@@ -117,6 +167,9 @@ def main():
   parser.add_argument('--steps', type=int, default=5)
   parser.add_argument('--timeout', type=float, default=150,
                       help='seconds before an entry is abandoned')
+  parser.add_argument('--xla_flags', default='',
+                      help="extra XLA_FLAGS for the entries' processes, e.g. "
+                      "'--xla_gpu_autotune_level=0'")
   parser.add_argument('--markdown', action='store_true',
                       help='also print a table for bench/RESULTS.md')
   parser.add_argument('--child', default='', help=argparse.SUPPRESS)
@@ -139,22 +192,29 @@ def main():
   for name in args.only.split(','):
     if name not in ENTRIES:
       parser.error(f'unknown entry {name!r}; known: {", ".join(ENTRIES)}')
+    env = dict(os.environ)
+    if args.xla_flags:
+      env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '') + ' ' +
+                          args.xla_flags).strip()
     cmd = [sys.executable, os.path.abspath(__file__), f'--child={name}',
            f'--batches={batches}', f'--num_samples={num}',
            f'--steps={args.steps}']
     start = time.perf_counter()
     try:
-      proc = subprocess.run(cmd, capture_output=True, text=True,
+      proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
                             timeout=args.timeout, check=False)
-      lines = [l for l in proc.stdout.splitlines() if l.startswith('{')]
+      lines = [l for l in proc.stdout.splitlines()
+               if l.startswith('{') and '"event"' not in l]
       if proc.returncode or not lines:
         tail = (proc.stderr.strip().splitlines() or ['no output'])[-1]
-        result = {'entry': name, 'error': f'failed: {tail[:160]}'}
+        result = {'entry': name, 'error': f'failed: {tail[:160]}' +
+                  _last_event(proc.stdout)}
       else:
         result = json.loads(lines[-1])
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as e:
       result = {'entry': name,
-                'error': f'no result within {args.timeout:.0f} s'}
+                'error': f'no result within {args.timeout:.0f} s' +
+                         _last_event(e.stdout)}
     result['wall_s'] = round(time.perf_counter() - start, 1)
     results.append(result)
     print(json.dumps(result), flush=True)

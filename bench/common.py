@@ -96,3 +96,8 @@ class Stepper:
   def __call__(self):
     self.state, metrics = self._step(self.state, self.batch, self._key)
     return metrics
+
+  def lower(self):
+    """The step lowered for the present state and batch; its ``compile()``
+    is cached, so the next call runs it without compiling again."""
+    return self._step.lower(self.state, self.batch, self._key)
