@@ -30,6 +30,7 @@ def reference(c):
   100k steps."""
   c.schedule.num_levels = 6  # their n_interval
   c.model.langevin_steps = 15
+  c.model.use_sn = True
   c.sample.langevin_steps = None  # as training
   c.model.width = 128
   c.data.batch_size = 2500
@@ -38,7 +39,6 @@ def reference(c):
   c.optim.ebm.warmup = c.optim.init.warmup = 10000
   c.optim.ebm.decay_rate = c.optim.init.decay_rate = 1.0  # constant rates
   c.optim.ebm.decay_steps = c.optim.init.decay_steps = 0
-  c.model.final_denoise = False
   c.optim.init.warmup_offset = 500
   c.train.update(steps=100000, ema=0.9999, log_every=100, ckpt_every=10000,
                  sample_every=1000)
@@ -50,6 +50,7 @@ def drl(c):
   """The DRL baseline (the DRL authors' settings, their 6 levels) on the
   cosine schedule and step constant of the 2-D setting."""
   c.schedule.num_levels = 6
+  c.model.use_sn = True  # as the DRL authors' network
   c.sample.langevin_steps = None  # as training
   return base.drl(c, linear_schedule=False)
 
@@ -70,27 +71,31 @@ def get_config(variant: str = ''):
   # (measured: 4.4 against 1.7 updates/s on one shared core), which buys more
   # updates in the quickstart's 10 minutes; EBM lr 3e-4 rather than 1e-4
   # (TV with 10k samples after 1500 updates: 0.211 against 0.232).
-  # final_denoise: the samples' last Langevin step leaves noise of std s_1
-  # (0.1 here), which blurs the squares' edges; removing it by Tweedie's
-  # formula took the checkerboard's TV from 0.102 to 0.092 on one checkpoint
-  # (50k samples; bench/RESULTS.md).
+  # No final_denoise: it sharpens the checkerboard's edges (TV 0.089 ->
+  # 0.076) but narrows the two spirals' arms (0.065 -> 0.166;
+  # bench/RESULTS.md).
+  # No spectral norm in the EBM: with the decaying learning rates below it
+  # is not needed for stability, and the energy can be steeper at the
+  # squares' edges (TV 0.084 against 0.089 with it, 10000 updates).
   c.model.update(ebm='mlp', width=64, mults=(1, 2, 2, 2), blocks_per_stage=1,
-                 temb_dim=128, use_sn=True, initializer='mlp', init_width=64,
+                 temb_dim=128, use_sn=False, initializer='mlp', init_width=64,
                  init_blocks=1, langevin_steps=10, tweedie=False,
-                 final_denoise=True)
-  # The learning rates halve every 2500 updates (3e-4 -> 3.75e-5 for the
-  # EBM): TV 0.089 against 0.102 at a constant rate (halving every 1500:
-  # 0.097), and a sharper energy (density TV 0.16 against 0.52).
+                 final_denoise=False)
+  # The learning rates halve every 3000 updates (3e-4 -> 1.9e-5 for the
+  # EBM): with spectral norm, 10000 updates, TV 0.089 against 0.102 at a
+  # constant rate (halving every 1500: 0.097; every 3333: 0.091), 12000
+  # updates 0.082 (two seeds), and a sharper energy (density TV 0.16-0.18
+  # against 0.52).
   c.optim.ebm.update(lr=3e-4, warmup=200, warmup_offset=0, grad_clip=1.0,
-                     decay_rate=0.5, decay_steps=2500)
+                     decay_rate=0.5, decay_steps=3000)
   c.optim.init.update(lr=1e-3, warmup=200, warmup_offset=10, grad_clip=1.0,
-                      decay_rate=0.5, decay_steps=2500)
+                      decay_rate=0.5, decay_steps=3000)
   # More updates were the one change that moved the checkerboard (TV with
   # 50k samples: 0.133 after 5000 updates of K = 15, 0.118 after 8000, 0.107
   # after 11000 of K = 10 training chains; bench/RESULTS.md): K = 10 when
   # training buys the updates, the samples keep K = 15.
-  c.train.update(steps=10000, log_every=50, ckpt_every=1000,
-                 sample_every=5000, ema=0.999)
+  c.train.update(steps=12000, log_every=50, ckpt_every=1000,
+                 sample_every=6000, ema=0.999)
   c.sample.update(num=10000, chunk=10000, grid_k=6, langevin_steps=15)
   c.eval.num_samples = 50000
   return variants.apply(c, variant, {'': None, 'reference': reference,
