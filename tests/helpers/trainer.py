@@ -15,7 +15,6 @@ def tiny_config(**train_overrides):
   c.data.batch_size = 16
   c.data.num_points = 500
   c.model.width, c.model.mults, c.model.temb_dim = 8, (1, 2), 16
-  c.model.use_sn = True  # the spectral-norm statistics go through the trainer
   c.model.init_width = 32
   c.model.langevin_steps = c.sample.langevin_steps = 2
   c.optim.ebm.warmup = c.optim.init.warmup = 0
