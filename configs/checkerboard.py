@@ -1,12 +1,13 @@
 """CDRL on the 2-D checkerboard: the quickstart, and the reference toy setting.
 
-Quickstart (8.5 minutes on a 2-core CPU)::
+Quickstart (about 9 minutes on a 2-core CPU)::
 
     python -m coopjax.main --config=configs/checkerboard.py --workdir=runs/checkerboard
 
-Measured from a fresh clone on one core (2026-11-29; another run on the
-other core): 10000 updates in 8 min 33 s (about 21 updates/s), sample TV
-0.102 with 50k samples (``--mode=eval``; the 50k floor is 0.039).
+Measured (2026-11-29): 12000 updates, sample TV 0.082 with 50k samples for
+two seeds (``--mode=eval``; the 50k floor is 0.039). On 2 quiet cores the
+step runs at 23.6-24.6 updates/s (10000 updates of this config with the
+rates halved every 2500 took 7 min 26 s from a fresh clone).
 
 The CDRL authors' exact toy setting (6 noise levels, EBM width 128, batch 2500, lr 3e-6 / 1e-5, 100k steps)::
 
