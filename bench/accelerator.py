@@ -189,13 +189,13 @@ def main():
         flush=True)
   del jax
   results = []
+  env = dict(os.environ)
+  if args.xla_flags:
+    env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '') + ' ' +
+                        args.xla_flags).strip()
   for name in args.only.split(','):
     if name not in ENTRIES:
       parser.error(f'unknown entry {name!r}; known: {", ".join(ENTRIES)}')
-    env = dict(os.environ)
-    if args.xla_flags:
-      env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '') + ' ' +
-                          args.xla_flags).strip()
     cmd = [sys.executable, os.path.abspath(__file__), f'--child={name}',
            f'--batches={batches}', f'--num_samples={num}',
            f'--steps={args.steps}']

@@ -80,7 +80,6 @@ def test_tweedie_step_matches_closed_form():
   np.testing.assert_allclose(cdrl.tweedie_denoise(model, ev, x), want, rtol=1e-5)
 
 
-
 @pytest.mark.parametrize('n_steps', [None, 1])
 def test_denoise_step_matches_closed_form(n_steps):
   # y + s^2 grad log p(y | x_t), with s^2 the chain's squared step (K / K'
