@@ -1,13 +1,15 @@
 """CDRL on the 2-D checkerboard: the quickstart, and the reference toy setting.
 
-Quickstart (about 9 minutes on a 2-core CPU)::
+Quickstart (9-13 minutes on a 2-core CPU, by the cores' speed)::
 
     python -m coopjax.main --config=configs/checkerboard.py --workdir=runs/checkerboard
 
 Measured (2026-11-29): 12000 updates, sample TV 0.082 with 50k samples for
 two seeds (``--mode=eval``; the 50k floor is 0.039). On 2 quiet cores the
 step runs at 23.6-24.6 updates/s (10000 updates of this config with the
-rates halved every 2500 took 7 min 26 s from a fresh clone).
+rates halved every 2500 took 7 min 26 s from a fresh clone); on a slower
+2-core machine (16.6 updates/s) the 12000 took 13 min 23 s from a fresh clone
+and gave TV 0.084.
 
 The CDRL authors' exact toy setting (6 noise levels, EBM width 128, batch 2500, lr 3e-6 / 1e-5, 100k steps)::
 
