@@ -1,6 +1,6 @@
 """CDRL on the 2-D checkerboard: the quickstart, and the reference toy setting.
 
-Quickstart (9-13 minutes on a 2-core CPU, by the cores' speed)::
+Quickstart (9-13 minutes on a 2-core CPU, by the machine)::
 
     python -m coopjax.main --config=configs/checkerboard.py --workdir=runs/checkerboard
 

@@ -385,7 +385,8 @@ def group_norm_fn(x: jax.Array, scale: jax.Array, bias: jax.Array,
   ``flax.linen.GroupNorm`` and its derived gradient (``bench/RESULTS.md``).
   Both halves are jitted helpers: JAX lowers each once per shape and calls it
   from every site (the full-size CDRL train step: 13,747 StableHLO lines
-  instead of 17,411 with its 70 GroupNorms written out). Like any ``jax.custom_vjp`` function it has no forward-mode derivative.
+  instead of 17,411 with its 70 GroupNorms written out). Like any
+  ``jax.custom_vjp`` function it has no forward-mode derivative.
   """
   return _group_norm_fwd(x, scale, bias, groups, epsilon)[0]
 
