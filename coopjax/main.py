@@ -73,8 +73,8 @@ _COMPILE_CACHE = flags.DEFINE_string(
     '--compile_cache= turns it off.')
 _ALLOW_CHANGE = flags.DEFINE_bool(
     'allow_config_change', False, 'Continue a workdir written by a different '
-    'config (by default refused, except for train.steps, logging and '
-    'sampling fields).')
+    'config (by default refused, except for train.steps, logging, the '
+    'bad-step policy and sampling fields).')
 
 
 # --- reading the command line before absl does ------------------------------

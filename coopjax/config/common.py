@@ -71,7 +71,8 @@ def train(**overrides: Any) -> ml_collections.ConfigDict:
       sample_every=10000,      # updates between sample reports
       ema=0.9999,              # EMA decay of the parameters (0: EMA = params)
       keep_checkpoints=3,      # checkpoints kept on disk
-      on_nonfinite='stop',     # non-finite loss: 'stop', 'skip' or 'rollback'
+      on_nonfinite='stop',     # a bad step (non-finite, or beyond metric_limits): 'stop', 'skip' or 'rollback'
+      metric_limits={},        # {metric: bound}: |metric| above it is a bad step (a finite divergence)
       best_metric='',          # keep the best checkpoint by this metric ('' = off), e.g. 'fid'
       best_mode='min',         # best_metric: 'min' (lower is better) or 'max'
   ), overrides, 'train')

@@ -157,8 +157,9 @@ def train_and_evaluate(config, workdir: str,
   key = jax.random.key(config.seed)
   dataset, algo, mesh, init_batch = _build(config, workdir,
                                            allow_config_change)
+  limits = dict(config.train.metric_limits)
   step_fn = parallel.make_train_step(algo.grads_fn, algo.optimizers,
-                                     config.train.ema, mesh)
+                                     config.train.ema, mesh, limits)
   # The step compiles from the state's shapes while the state is built.
   compiling = precompile.start(
       step_fn, precompile.abstract_state(algo, init_batch, mesh),
@@ -183,19 +184,26 @@ def train_and_evaluate(config, workdir: str,
   # 'skip' has nothing to undo, 'stop' names the step, and 'rollback'
   # discards the step queued after it.
   pending = None  # (done, metrics) of a step whose flag is not read yet
+  bad_in_a_row = 0
 
   def rollback_state(unread, state):
     """Reads the finite flags of ``unread`` ``(done, metrics)`` steps in
     order: None if all were finite or skipped, else the state to continue
     from after a rollback ('stop' raises)."""
+    nonlocal bad_in_a_row
     for done, metrics in unread:
       if bool(metrics['finite']):
+        bad_in_a_row = 0
         continue
-      restored = nonfinite.handle(cfg.on_nonfinite, done, ckpt, state)
+      bad_in_a_row += 1
+      reason = nonfinite.describe(jax.device_get(metrics), limits)
+      restored = nonfinite.handle(cfg.on_nonfinite, done, ckpt, state, reason,
+                                  bad_in_a_row)
+      what = 'non-finite loss' if reason == 'non-finite' else reason
       if restored is None:
-        log(f'Step {done}: non-finite loss; update skipped.')
+        log(f'Step {done}: {what}; update skipped.')
         continue
-      log(f'Step {done}: non-finite; rolled back to step '
+      log(f'Step {done}: {reason.split(":")[0]}; rolled back to step '
           f'{int(restored.step)}, its batch will be skipped.')
       skipped.add(done - 1)
       return restored

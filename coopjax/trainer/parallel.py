@@ -17,7 +17,7 @@ import optax
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from coopjax.trainer import state as ts
+from coopjax.trainer import nonfinite, state as ts
 from coopjax.rng import example_keys
 
 DATA = 'data'
@@ -50,7 +50,9 @@ def check_batch_size(global_batch: int, mesh: Mesh) -> None:
 
 def make_train_step(grads_fn: GradsFn,
                     optimizers: Mapping[str, optax.GradientTransformation],
-                    ema_decay: float, mesh: Mesh) -> Callable:
+                    ema_decay: float, mesh: Mesh,
+                    metric_limits: Optional[Mapping[str, float]] = None
+                    ) -> Callable:
   """Builds the jitted, data-parallel train step.
 
   Args:
@@ -63,14 +65,18 @@ def make_train_step(grads_fn: GradsFn,
     optimizers: optax transformations per network name.
     ema_decay: EMA decay of the parameters.
     mesh: the mesh; its ``'data'`` axis shards the batch.
+    metric_limits: ``{metric: bound}``; a step whose metric exceeds its
+      bound in absolute value counts as bad, as a non-finite one
+      (:func:`coopjax.trainer.nonfinite.within_limits`).
 
   Returns:
     ``step(state, batch, key) -> (state, metrics)``. ``batch`` is the global
     batch dict (every array sharded over ``'data'``), ``key`` the run's base key: step ``n``
     uses ``fold_in(key, n)``, and example ``i`` of the global batch
     ``fold_in(fold_in(key, n), i)``, so the result is the same on any number of
-    devices. A step whose metrics or new parameters are not finite leaves the
-    parameters unchanged and reports ``metrics['finite'] = False``.
+    devices. A step whose metrics or new parameters are not finite, or whose
+    metrics leave ``metric_limits``, leaves the parameters unchanged and
+    reports ``metrics['finite'] = False``.
   """
 
   def per_device(state: ts.TrainState, x: Any, key: jax.Array,
@@ -88,8 +94,10 @@ def make_train_step(grads_fn: GradsFn,
     grads, stats, metrics = grads_fn(params, state.stats, x, keys, state.step)
     if sharded:
       grads, stats, metrics = jax.lax.pmean((grads, stats, metrics), DATA)
-    new, ok = ts.guarded_update(state, grads, stats, optimizers, ema_decay,
-                                ts.all_finite(metrics))
+    ok = ts.all_finite(metrics)
+    if metric_limits:
+      ok = ok & nonfinite.within_limits(metrics, metric_limits)
+    new, ok = ts.guarded_update(state, grads, stats, optimizers, ema_decay, ok)
     return new, {**metrics, 'finite': ok}
 
   if mesh.devices.size == 1:

@@ -23,7 +23,8 @@ CONFIG_FILE = 'config.json'
 # Field names or prefixes (ending in '.') that may differ on resume.
 SAFE_TO_CHANGE = ('train.steps', 'train.log_every', 'train.ckpt_every',
                   'train.sample_every', 'train.keep_checkpoints',
-                  'train.on_nonfinite', 'train.best_metric', 'train.best_mode',
+                  'train.on_nonfinite', 'train.metric_limits.',
+                  'train.best_metric', 'train.best_mode',
                   'sample.', 'eval.', 'task.')
 MIN_FREE_BYTES = 64 * 2**20
 _WRITE_ERRNOS = {errno.ENOSPC: 'the disk is full',

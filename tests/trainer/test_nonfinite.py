@@ -5,6 +5,7 @@ import json
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -114,3 +115,43 @@ def test_rollback_skips_the_bad_batch_like_skip(tmp_path, monkeypatch,
   assert int(state.step) == 6
   saved = json.load(open(tmp_path / 'skip' / 'config.json'))
   assert saved['seed'] == 1
+
+
+def test_within_limits_bounds_absolute_values_and_describe_names_them():
+  metrics = {'energy_gap': jnp.float32(-5.0), 'loss': jnp.float32(1.0)}
+  assert bool(nonfinite.within_limits(metrics, {'energy_gap': 5.0}))
+  assert not bool(nonfinite.within_limits(metrics, {'energy_gap': 4.9}))
+  assert bool(nonfinite.within_limits(metrics, {}))
+  with pytest.raises(ValueError, match=r"names \['gap'\].*"
+                     r"reports \['energy_gap', 'loss'\]"):
+    nonfinite.within_limits(metrics, {'gap': 1.0})
+  host = {**jax.device_get(metrics), 'finite': np.bool_(False)}
+  assert nonfinite.describe(host, {'energy_gap': 4.9}).startswith(
+      'diverged: energy_gap=5 beyond config.train.metric_limits')
+  assert nonfinite.describe({**host, 'loss': np.float32(np.inf)},
+                            {'energy_gap': 4.9}) == 'non-finite'
+  # Bad with every metric within its bound: the new parameters were not
+  # finite.
+  assert nonfinite.describe(host, {'energy_gap': 5.0}) == 'non-finite'
+
+
+@pytest.mark.slow
+def test_a_finite_divergence_stops_or_skips_like_a_nan(tmp_path, monkeypatch,
+                                                      capsys):
+  # A bound no step meets stands in for an EBM whose energies ran away.
+  never = {'energy_gap': 1e-12}
+  with pytest.raises(nonfinite.NonFiniteError,
+                     match=r'\(diverged: energy_gap=.*\) at step 1;'):
+    train.train_and_evaluate(tiny_config(steps=4, metric_limits=never),
+                             str(tmp_path / 'stop'))
+  assert tp.checkpoint_steps(str(tmp_path / 'stop')) == []
+  # 'skip' applies none of the steps and gives up after the limit in a row.
+  monkeypatch.setattr(nonfinite, 'MAX_BAD_IN_A_ROW', 3)
+  with pytest.raises(nonfinite.NonFiniteError,
+                     match='at step 3, after 3 bad steps in a row'):
+    train.train_and_evaluate(
+        tiny_config(steps=6, metric_limits=never, on_nonfinite='skip'),
+        str(tmp_path / 'skip'))
+  out = capsys.readouterr().out
+  assert 'Step 1: diverged: energy_gap=' in out
+  assert 'update skipped' in out

@@ -229,3 +229,34 @@ def test_precompiled_step_is_not_compiled_again(devices):
                   parallel.put_batch(batch, mesh), key)
   assert background == ['coopjax-precompile'] and not first_call
   assert int(new.step) == 1
+
+
+def test_a_metric_beyond_its_limit_keeps_the_state_like_a_nonfinite_one():
+  # A finite divergence: the loss is finite but beyond its bound, so the step
+  # is refused exactly as a NaN one; a bound above it lets the same step in.
+  optimizers = {'net': ts.make_optimizer({'lr': 1e-2, 'warmup': 0})}
+  state = jax.device_get(ts.create(
+      {'net': {'w': jnp.array([0.5, -0.3]), 'b': jnp.zeros(())}},
+      {'net': {'mean': jnp.zeros(2)}}, optimizers))  # host copy: not donated
+  mesh = parallel.make_mesh(jax.devices()[:2])
+  x = np.random.default_rng(0).uniform(-8, 8, (8, 2)).astype(np.float32)
+  loss = float(jax.device_get(parallel.make_train_step(
+      quadratic_grads_fn, optimizers, 0.99, mesh)(
+          parallel.put_replicated(state, mesh), parallel.put_batch(x, mesh),
+          jax.random.key(0))[1]['loss']))
+  for bound, applied in ((abs(loss) * 0.99, False), (abs(loss) * 1.01, True)):
+    step = parallel.make_train_step(quadratic_grads_fn, optimizers, 0.99, mesh,
+                                    {'loss': bound})
+    new, metrics = step(parallel.put_replicated(state, mesh),
+                        parallel.put_batch(x, mesh), jax.random.key(0))
+    assert bool(metrics['finite']) == applied
+    new = jax.device_get(new)
+    assert int(new.step) == 1
+    same = jax.tree_util.tree_all(jax.tree_util.tree_map(
+        np.array_equal, state.params, new.params))
+    assert same != applied
+  with pytest.raises(ValueError, match=r"names \['gap'\].*reports \['loss'\]"):
+    parallel.make_train_step(quadratic_grads_fn, optimizers, 0.99, mesh,
+                             {'gap': 1.0})(
+        parallel.put_replicated(state, mesh), parallel.put_batch(x, mesh),
+        jax.random.key(0))

@@ -14,6 +14,7 @@ from helpers.trainer import tiny_config
 def test_config_guard_ignores_safe_fields():
   old = json.loads(tiny_config().to_json_best_effort())
   new = tiny_config(steps=99, log_every=7, on_nonfinite='skip')
+  new.train.metric_limits.energy_gap = 1e5
   new.sample.num = 5
   assert wd.config_changes(old, json.loads(new.to_json_best_effort())) == []
   new.optim.ebm.lr = 0.5
