@@ -32,7 +32,7 @@ def interrupted_runs(tmp_path_factory):
   root = tmp_path_factory.mktemp('interrupted')
   dirs = {k: str(root / k) for k in ('straight', 'term', 'kill')}
   deadline = time.time() + tp.TIMEOUT_S
-  procs = {k: tp.start(d, *RUN) for k, d in dirs.items()}
+  procs = {k: tp.start(d, *RUN, devices=1) for k, d in dirs.items()}
   results = {}
   try:
     for name, sig in (('term', signal.SIGTERM), ('kill', signal.SIGKILL)):
@@ -42,7 +42,7 @@ def interrupted_runs(tmp_path_factory):
       out = tp.finish(proc, deadline)
       results[name] = dict(rc=proc.returncode, out=out,
                            steps=tp.checkpoint_steps(dirs[name]))
-    resumed = {k: tp.start(dirs[k], *RUN) for k in ('term', 'kill')}
+    resumed = {k: tp.start(dirs[k], *RUN, devices=1) for k in ('term', 'kill')}
     for name, proc in resumed.items():
       out = tp.finish(proc, deadline)
       results[name].update(resumed_rc=proc.returncode, resumed_out=out)
