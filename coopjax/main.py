@@ -71,10 +71,54 @@ _COMPILE_CACHE = flags.DEFINE_string(
     '(default: JAX_COMPILATION_CACHE_DIR if set, else $COOPJAX_COMPILE_CACHE '
     'or ~/.cache/coopjax/jax; off for multi-process CPU runs); '
     '--compile_cache= turns it off.')
+_CPU_DEVICES = flags.DEFINE_integer(
+    'cpu_devices', 0, 'Split the CPU into N devices for N-way data '
+    'parallelism (XLA_FLAGS=--xla_force_host_platform_device_count=N, set '
+    'before JAX starts): on a CPU-only machine, N = the cores. 2 devices on '
+    '2 cores trained the 2-D checkerboard 1.3x faster; 0: JAX default (one '
+    'CPU device). Accelerators are not affected.')
 _ALLOW_CHANGE = flags.DEFINE_bool(
     'allow_config_change', False, 'Continue a workdir written by a different '
     'config (by default refused, except for train.steps, logging, the '
     'bad-step policy and sampling fields).')
+
+
+# --- the environment JAX starts in ------------------------------------------
+
+CPU_COUNT_FLAG = '--xla_force_host_platform_device_count'
+
+
+def with_cpu_devices(xla_flags: str, n: int) -> str:
+  """``XLA_FLAGS`` with ``n`` CPU devices (``n <= 0``: unchanged).
+
+  Raises:
+    preflight.UsageError: ``xla_flags`` already sets another count.
+  """
+  if n <= 0:
+    return xla_flags
+  given = [f.split('=', 1)[1] for f in xla_flags.split()
+           if f.startswith(CPU_COUNT_FLAG + '=')]
+  if given:
+    if given[-1] != str(n):
+      raise preflight.UsageError(
+          f'--cpu_devices={n} but XLA_FLAGS sets {CPU_COUNT_FLAG}='
+          f'{given[-1]}; drop one of the two.')
+    return xla_flags
+  return f'{xla_flags} {CPU_COUNT_FLAG}={n}'.strip()
+
+
+def _check_cpu_devices(n: int) -> None:
+  """Raises RunError if ``--cpu_devices=n`` did not take effect (JAX's CPU
+  backend had already started, e.g. when ``run`` is called in-process)."""
+  if n <= 0:
+    return
+  import jax  # pylint: disable=g-import-not-at-top
+  got = len(jax.local_devices(backend='cpu'))
+  if got != n:
+    raise preflight.RunError(
+        f'--cpu_devices={n} did not take effect: JAX had already started '
+        f'with {got} CPU device(s). Pass it on the command line of a new '
+        f'process (or set XLA_FLAGS={CPU_COUNT_FLAG}={n} before JAX starts).')
 
 
 # --- reading the command line before absl does ------------------------------
@@ -231,7 +275,7 @@ def help_text(argv: List[str]) -> str:
 --config: a file of {configs}/ ({", ".join(config_files()) or "not installed"}); a variant after a colon, e.g. {configs}/checkerboard.py:drl.
 --config.FIELD=VALUE overrides any field, e.g. --config.train.steps=100 --config.data.name=8gaussians; every field and its default: coopjax/config/.
 --workdir: the run directory (checkpoints, metrics.jsonl, tensorboard/, samples/); training resumes from it.
-Other flags: --allow_config_change, --compile_cache=DIR (JAX's persistent compilation cache; default ~/.cache/coopjax/jax, --compile_cache= for none), --debug (or {DEBUG_ENV}=1: tracebacks), --distributed (multi-host); --helpfull lists every flag.
+Other flags: --cpu_devices=N (N-way data parallelism on a CPU: N = the cores), --allow_config_change, --compile_cache=DIR (JAX's persistent compilation cache; default ~/.cache/coopjax/jax, --compile_cache= for none), --debug (or {DEBUG_ENV}=1: tracebacks), --distributed (multi-host); --helpfull lists every flag.
 """
 
 
@@ -275,6 +319,9 @@ def main(argv):
       raise preflight.UsageError(
           f'--{name} is required, e.g. {PROG} --config=configs/checkerboard.py '
           f'--workdir=runs/checkerboard (--help for more).')
+  if _CPU_DEVICES.value:
+    os.environ['XLA_FLAGS'] = with_cpu_devices(
+        os.environ.get('XLA_FLAGS', ''), _CPU_DEVICES.value)
   with leave_nothing_new_and_empty(workdir):
     preflight.check(config, workdir, mode, _ALLOW_CHANGE.value,
                     command=_train_command(_ARGV or sys.argv))
@@ -285,6 +332,7 @@ def main(argv):
     from coopjax.trainer import distributed  # pylint: disable=g-import-not-at-top
     distributed.initialize(_DISTRIBUTED.value, _COORDINATOR.value,
                            _NUM_PROCESSES.value, _PROCESS_ID.value)
+    _check_cpu_devices(_CPU_DEVICES.value)
     from coopjax.trainer import compile_cache  # pylint: disable=g-import-not-at-top
     compile_cache.configure(_COMPILE_CACHE.value)
     from coopjax.trainer import loop as train, preemption  # pylint: disable=g-import-not-at-top

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from helpers import REPO, config_module
+from helpers.trainer_procs import TINY
 
 CB = '--config=configs/checkerboard.py'
 DIGITS = '--config=configs/digits.py'
@@ -204,3 +205,34 @@ def test_the_preflight_knows_where_the_best_checkpoint_is():
   from coopjax import preflight  # pylint: disable=g-import-not-at-top
   from coopjax.trainer import best  # pylint: disable=g-import-not-at-top
   assert preflight.BEST_SUBDIR == best.SUBDIR
+
+
+@pytest.mark.slow
+def test_cpu_devices_splits_the_cpu_or_names_the_conflict(tmp_path):
+  tiny = [*TINY,
+      '--config.train.steps=2', '--config.train.sample_every=100',
+      '--config.sample.num=16']
+  ok, = run_all([[CB, f'--workdir={tmp_path / "two"}', '--cpu_devices=2',
+                  '--compile_cache=', *tiny]], env={'XLA_FLAGS': ''})
+  assert ok.returncode == 0, ok.stderr[-2000:]
+  assert ' 2 device(s)' in ok.stdout, ok.stdout
+  clash, = run_all([[CB, f'--workdir={tmp_path / "clash"}',
+                     '--cpu_devices=3']],
+                   env={'XLA_FLAGS': '--xla_force_host_platform_device_count=2'})
+  assert clash.returncode == 2
+  assert clash.stderr.strip() == (
+      'coopjax: error: --cpu_devices=3 but XLA_FLAGS sets '
+      '--xla_force_host_platform_device_count=2; drop one of the two.')
+  assert not os.path.exists(tmp_path / 'clash')
+
+
+def test_cpu_devices_in_a_process_whose_jax_has_started_is_refused(
+    tmp_path, capsys, monkeypatch):
+  from coopjax import main as cli  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
+  n = len(jax.local_devices(backend='cpu')) + 1
+  monkeypatch.delenv('XLA_FLAGS', raising=False)  # restored afterwards
+  assert cli.run(['coopjax', CB, f'--workdir={tmp_path / "run"}',
+                  f'--cpu_devices={n}']) == 1
+  err = capsys.readouterr().err
+  assert f'--cpu_devices={n} did not take effect: JAX had already started' in err
