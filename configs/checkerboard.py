@@ -1,15 +1,15 @@
 """CDRL on the 2-D checkerboard: the quickstart, and the reference toy setting.
 
-Quickstart (9-13 minutes on a 2-core CPU, by the machine)::
+Quickstart (about 10 minutes on a 2-core CPU)::
 
-    python -m coopjax.main --config=configs/checkerboard.py --workdir=runs/checkerboard
+    python -m coopjax.main --config=configs/checkerboard.py --workdir=runs/checkerboard --cpu_devices=2
 
-Measured (2026-11-29): 12000 updates, sample TV 0.082 with 50k samples for
-two seeds (``--mode=eval``; the 50k floor is 0.039). On 2 quiet cores the
-step runs at 23.6-24.6 updates/s (10000 updates of this config with the
-rates halved every 2500 took 7 min 26 s from a fresh clone); on a slower
-2-core machine (16.6 updates/s) the 12000 took 13 min 23 s from a fresh clone
-and gave TV 0.084.
+Measured (2026-11-29/30): 12000 updates, sample TV 0.082 with 50k samples for
+two seeds (``--mode=eval``; the 50k floor is 0.039). From a fresh clone on a
+2-core CPU with ``--cpu_devices=2`` (two data-parallel CPU devices): 10 min
+29 s, TV 0.084; with one device the same kind of machine took 13 min 23 s
+(16.6 updates/s, TV 0.084), and a faster one about 9 minutes (23.6-24.6
+updates/s).
 
 The CDRL authors' exact toy setting (6 noise levels, EBM width 128, batch 2500, lr 3e-6 / 1e-5, 100k steps)::
 

@@ -94,9 +94,9 @@ def make_train_step(grads_fn: GradsFn,
       params = jax.lax.pcast(params, DATA, to='varying')
     grads, stats, metrics = grads_fn(params, state.stats, x, keys, state.step)
     if sharded:
-      # One all-reduce of one vector rather than one per array: XLA:CPU
-      # does not combine them, and on 2 CPU devices the 2-D step took 39
-      # rather than 58 ms (bench/RESULTS.md).
+      # One all-reduce of one vector rather than one per array (XLA:CPU
+      # does not combine them): on 2 CPU devices the 2-D step took 46
+      # rather than 54 ms (bench/RESULTS.md).
       flat, unravel = ravel_pytree((grads, stats, metrics))
       grads, stats, metrics = unravel(jax.lax.pmean(flat, DATA))
     ok = ts.all_finite(metrics)
