@@ -61,7 +61,6 @@ def model(**overrides) -> ml_collections.ConfigDict:
       pair_noise='shared',     # training pair noise: 'shared' (CDRL) or 'independent' (DRL)
       init_conditional=True,   # conditional models: initializer conditioned on the label too
       sample_noise=1.0,        # Langevin noise scale when sampling (DRL's FID samples: 0.99)
-      energy_l2=0.0,           # weight of mean(f_data^2 + f_sample^2) in the EBM loss (0: off)
   ), overrides, 'model')
 
 

@@ -10,7 +10,8 @@ gradients of 1e9). ``config.train.on_nonfinite`` then chooses:
 
 * ``'stop'``: raise :class:`NonFiniteError` naming the step; the last good
   checkpoint is kept.
-* ``'skip'``: continue; the batch of that step is not applied.
+* ``'skip'``: continue; the batch of that step is not applied (after
+  :data:`MAX_BAD_IN_A_ROW` bad steps in a row the run stops as for 'stop').
 * ``'rollback'``: restore the last good checkpoint, replay from there and
   skip the batch that failed (for state that went bad without tripping the
   check, e.g. an optimiser moment that overflowed).
@@ -56,8 +57,8 @@ def within_limits(metrics: Mapping[str, jax.Array],
 
 def describe(metrics: Mapping[str, Any], limits: Mapping[str, float]) -> str:
   """Why a step was bad, from its host metrics: ``'non-finite'`` or the
-  metrics beyond their bounds, e.g. ``'diverged: energy_gap=3.1e+04 beyond
-  its limit 1000'``."""
+  metrics beyond their bounds, e.g. ``"diverged: energy_gap=3.1e+04 beyond
+  config.train.metric_limits {'energy_gap': 1000.0}"``."""
   values = {k: np.asarray(v) for k, v in metrics.items() if k != 'finite'}
   if not all(np.all(np.isfinite(v)) for v in values.values()):
     return 'non-finite'
