@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 from helpers import REPO, config_module
-from helpers.trainer_procs import TINY
 
 CB = '--config=configs/checkerboard.py'
 DIGITS = '--config=configs/digits.py'
@@ -207,15 +206,8 @@ def test_the_preflight_knows_where_the_best_checkpoint_is():
   assert preflight.BEST_SUBDIR == best.SUBDIR
 
 
-@pytest.mark.slow
-def test_cpu_devices_splits_the_cpu_or_names_the_conflict(tmp_path):
-  tiny = [*TINY,
-      '--config.train.steps=2', '--config.train.sample_every=100',
-      '--config.sample.num=16']
-  ok, = run_all([[CB, f'--workdir={tmp_path / "two"}', '--cpu_devices=2',
-                  '--compile_cache=', *tiny]], env={'XLA_FLAGS': ''})
-  assert ok.returncode == 0, ok.stderr[-2000:]
-  assert ' 2 device(s)' in ok.stdout, ok.stdout
+def test_cpu_devices_that_contradict_xla_flags_are_refused(tmp_path):
+  # (A run on --cpu_devices=2: tests/trainer/test_compile_cache.py.)
   clash, = run_all([[CB, f'--workdir={tmp_path / "clash"}',
                      '--cpu_devices=3']],
                    env={'XLA_FLAGS': '--xla_force_host_platform_device_count=2'})

@@ -49,14 +49,15 @@ def test_a_second_run_of_the_same_config_compiles_nothing_new(tmp_path):
   e.pop('JAX_COMPILATION_CACHE_DIR')  # the flag alone decides
   e['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
 
-  def run(workdir, flag):
+  def run(workdir, *flags):
     cmd = [sys.executable, '-m', 'coopjax.main',
            '--config=configs/checkerboard.py', f'--workdir={tmp_path / workdir}',
            *TINY, '--config.train.steps=2', '--config.train.sample_every=100',
-           '--config.sample.num=16', flag]
+           '--config.sample.num=16', *flags]
     done = subprocess.run(cmd, cwd=REPO, env=e, capture_output=True,
                           text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
   run('a', f'--compile_cache={cache}')
   first = _entries(cache)
@@ -66,5 +67,9 @@ def test_a_second_run_of_the_same_config_compiles_nothing_new(tmp_path):
   assert _entries(cache) == first
   off = str(tmp_path / 'off')
   e['COOPJAX_COMPILE_CACHE'] = off  # where the default would write
-  run('c', '--compile_cache=')
+  # This run also checks --cpu_devices (one subprocess fewer in CI): with no
+  # device count in XLA_FLAGS, it trains on 2 CPU devices.
+  e['XLA_FLAGS'] = ''
+  out = run('c', '--compile_cache=', '--cpu_devices=2')
   assert not _entries(off)
+  assert ' 2 device(s)' in out, out
