@@ -12,7 +12,6 @@ import jax
 
 from coopjax import data, registry
 from coopjax.trainer import parallel
-from coopjax.trainer import state as ts
 
 
 def load_config(spec: str):
@@ -69,8 +68,7 @@ def fresh_state(config, dataset, mesh=None, init_examples: int = 2):
   mesh = mesh if mesh is not None else parallel.make_mesh()
   params, stats = jax.jit(algo.init_variables)(
       jax.random.key(0), dataset.batch(0, init_examples, 0))
-  state = parallel.put_replicated(ts.create(params, stats, algo.optimizers),
-                                  mesh)
+  state = parallel.replicated_state(params, stats, algo.optimizers, mesh)
   return algo, mesh, state
 
 

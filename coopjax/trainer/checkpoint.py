@@ -58,6 +58,29 @@ def _first_mismatch(stored: dict, wanted: dict) -> Optional[str]:
   return None
 
 
+def one_replica(tree: Any) -> Any:
+  """``tree`` with each fully replicated array of one process replaced by
+  its copy on one device (the same buffer: nothing is copied).
+
+  Orbax splits the saving of a replicated array over its replicas, slicing
+  every array with a program of its own: with 4 CPU devices the first save
+  of 205 small arrays took 11.3 s against 1.0 s from one device, and the
+  full-size CDRL CIFAR-10 state has 983 arrays. The values saved are the
+  same, and a restore places them on the target's devices. Arrays sharded
+  over the devices, and those of multi-process runs, are left to orbax.
+  """
+  if jax.process_count() > 1:
+    return tree
+
+  def one(a):
+    if isinstance(a, jax.Array) and len(a.devices()) > 1 and (
+        a.is_fully_replicated):
+      return a.addressable_data(0)
+    return a
+
+  return jax.tree_util.tree_map(one, tree)
+
+
 class Checkpointer:
   """Saves and restores train states under ``<workdir>/checkpoints``.
 
@@ -173,7 +196,8 @@ class Checkpointer:
       coopjax.trainer.workdir.WorkdirError: the disk is full or not writable.
     """
     with explain_write_errors(self.directory, f'checkpoint {step}'):
-      self._manager.save(step, args=ocp.args.StandardSave(state), force=force)
+      self._manager.save(step, args=ocp.args.StandardSave(one_replica(state)),
+                         force=force)
 
   def wait(self) -> None:
     """Blocks until pending saves are on disk.

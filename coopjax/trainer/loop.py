@@ -65,8 +65,7 @@ def _state(config, workdir: str, algo, mesh, init_batch,
     # Data-dependent initialisation may see a different shard per process.
     params, stats = multihost_utils.broadcast_one_to_all((params, stats))
   # Replicated first, so that the restore reads into the mesh's shardings.
-  state = parallel.put_replicated(ts.create(params, stats, algo.optimizers),
-                                  mesh)
+  state = parallel.replicated_state(params, stats, algo.optimizers, mesh)
   ckpt = Checkpointer(workdir, config.train.keep_checkpoints)
   restored = ckpt.restore(state)
   if restored is not None:

@@ -3,13 +3,40 @@ ones are set aside."""
 
 import os
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from coopjax.trainer import loop as train
-from coopjax.trainer.checkpoint import CheckpointMismatchError
+from coopjax.trainer import parallel
+from coopjax.trainer import state as ts
+from coopjax.trainer.checkpoint import Checkpointer, CheckpointMismatchError
 
-from helpers.trainer import tiny_config, params_of
+from helpers.trainer import lowerings_of, tiny_config, params_of
 from helpers import trainer_procs as tp
+
+
+def test_a_replicated_state_is_saved_from_one_device_and_restored_on_all(
+    tmp_path):
+  mesh = parallel.make_mesh(jax.devices()[:4])
+  # Shapes no other test saves: slicing them over the replicas would lower
+  # new programs.
+  params = {'net': {'w': jnp.linspace(-1, 1, 39).reshape(3, 13),
+                    'b': jnp.arange(17.0)}}
+  opt = {'net': ts.make_optimizer({'lr': 1e-2, 'warmup': 0})}
+  state = parallel.replicated_state(params, {'net': {}}, opt, mesh)
+  ckpt = Checkpointer(str(tmp_path))
+  with lowerings_of('slice') as slices:
+    ckpt.save(3, state)
+    ckpt.wait()
+  assert not slices
+  restored = ckpt.restore(jax.tree_util.tree_map(jnp.zeros_like, state))
+  jax.tree_util.tree_map(np.testing.assert_array_equal,
+                         jax.device_get(restored), jax.device_get(state))
+  for got, want in zip(jax.tree_util.tree_leaves(restored),
+                       jax.tree_util.tree_leaves(state)):
+    assert got.sharding == want.sharding
 
 
 @pytest.mark.slow

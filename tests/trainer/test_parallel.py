@@ -208,6 +208,26 @@ def test_placement_and_host_helpers():
   assert all(type(v) is float for v in out.values())
 
 
+def test_replicated_state_is_create_on_every_device_in_one_program():
+  optimizers = {'net': ts.make_optimizer({'lr': 1e-2, 'warmup': 0})}
+  # Shapes no other test uses: an op-by-op build would lower new programs.
+  params = {'net': {'w': jnp.linspace(-1, 1, 21).reshape(3, 7),
+                    'b': jnp.arange(11.0)}}
+  stats = {'net': {'mean': jnp.ones(2)}}
+  mesh = parallel.make_mesh(jax.devices()[:4])
+  with lowerings_of('reshape') as eager, lowerings_of('copy') as copies:
+    state = parallel.replicated_state(params, stats, optimizers, mesh)
+  assert not eager and not copies  # no op-by-op ravel or EMA copy
+  want = jax.device_get(ts.create(params, stats, optimizers))
+  jax.tree_util.tree_map(np.testing.assert_array_equal,
+                         jax.device_get(state), want)
+  for leaf in jax.tree_util.tree_leaves(state):
+    assert leaf.sharding.is_equivalent_to(
+        jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()),
+        leaf.ndim)
+    assert len(leaf.addressable_shards) == 4
+
+
 @pytest.mark.parametrize('devices', [1, 4])
 def test_precompiled_step_is_not_compiled_again(devices):
   # The step compiled in the background from abstract shapes (as the trainer
