@@ -28,13 +28,20 @@ def _wait_for_checkpoint(proc, workdir, deadline):
 @pytest.fixture(scope='module')
 def interrupted_runs(tmp_path_factory):
   """An uninterrupted run, one stopped by SIGTERM and one killed by SIGKILL
-  (each once it had a checkpoint), then both resumed, all as subprocesses."""
+  (each once it had a checkpoint), then both resumed, all as subprocesses.
+
+  The two to be interrupted start once the uninterrupted one has a
+  checkpoint: its programs are then in the shared compilation cache, so
+  only one of the three compiles them."""
   root = tmp_path_factory.mktemp('interrupted')
   dirs = {k: str(root / k) for k in ('straight', 'term', 'kill')}
   deadline = time.time() + tp.TIMEOUT_S
-  procs = {k: tp.start(d, *RUN, devices=1) for k, d in dirs.items()}
+  procs = {'straight': tp.start(dirs['straight'], *RUN, devices=1)}
   results = {}
   try:
+    _wait_for_checkpoint(procs['straight'], dirs['straight'], deadline)
+    procs.update({k: tp.start(dirs[k], *RUN, devices=1)
+                  for k in ('term', 'kill')})
     for name, sig in (('term', signal.SIGTERM), ('kill', signal.SIGKILL)):
       _wait_for_checkpoint(procs[name], dirs[name], deadline)
       procs[name].send_signal(sig)
