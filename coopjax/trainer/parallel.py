@@ -185,9 +185,9 @@ def replicated_state(params: Dict[str, Any], stats: Dict[str, Any],
   """A fresh :func:`coopjax.trainer.state.create` state on every device of
   ``mesh``, built by one jitted program.
 
-  Built eagerly, the optimisers' ravel and the EMA copy would run (and
-  compile) one small XLA program per parameter array: about 900 at the
-  CIFAR-10 size, each tens of milliseconds to compile on a CPU.
+  Built op by op, the optimisers' ravel and the EMA copy would compile a
+  small XLA program for every operation and array shape (the full-size CDRL
+  CIFAR-10 state on one CPU device: 2.2 s that way, 0.8 s jitted).
   """
   params, stats = put_replicated((params, stats), mesh)
   create = jax.jit(lambda p, s: ts.create(p, s, optimizers),
