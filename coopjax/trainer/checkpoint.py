@@ -65,9 +65,10 @@ def one_replica(tree: Any) -> Any:
   Orbax splits the saving of a replicated array over its replicas, slicing
   every array with a program of its own: with 4 CPU devices (and a loaded
   machine) the first save of 205 small arrays took 11.3 s against 1.0 s from
-  one device, and the full-size CDRL CIFAR-10 state has 983 arrays. The values saved are the
-  same, and a restore places them on the target's devices. Arrays sharded
-  over the devices, and those of multi-process runs, are left to orbax.
+  one device, and the full-size CDRL CIFAR-10 state has 983 arrays. The
+  values saved are the same, and a restore places them on the target's
+  devices. Arrays sharded over the devices, and those of multi-process runs,
+  are left to orbax.
   """
   if jax.process_count() > 1:
     return tree
