@@ -10,7 +10,7 @@
   wiring and the command-line tasks (imported on demand, not here).
 """
 
-from coopjax.cdrl.losses import loss_and_grads, training_pairs
+from coopjax.cdrl.losses import loss_and_grads, training_levels, training_pairs
 from coopjax.cdrl.model import (CDRLModel, level_energy, level_features,
                                 log_density, noisy, ood_score)
 from coopjax.cdrl.sampling import (Trace, denoise_step, propose, refine,

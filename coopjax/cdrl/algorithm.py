@@ -66,7 +66,8 @@ class CDRLAlgorithm:
         level_input=config.model.level_input,
         pair_noise=config.model.pair_noise,
         init_conditional=init_conditional,
-        sample_noise=float(config.model.sample_noise))
+        sample_noise=float(config.model.sample_noise),
+        clean_level_share=float(config.model.clean_level_share))
     self.optimizers = {'ebm': ts.make_optimizer(config.optim.ebm)}
     if initializer is not None:
       self.optimizers['init'] = ts.make_optimizer(config.optim.init)

@@ -15,18 +15,40 @@ from coopjax.cdrl.model import (CDRLModel, Params, bcast, level_energy, noisy,
 from coopjax.cdrl.sampling import propose, refine
 from coopjax.rng import per_example_normal, split_each
 
+# The stream (``fold_in`` of an example's level key) that decides whether the
+# example moves to the clean level.
+_CLEAN_LEVEL_STREAM = 7
+
+
+def training_levels(model: CDRLModel, keys: jax.Array) -> jax.Array:
+  """``[B]`` training levels: uniform in ``1..T``, except that a share
+  ``model.clean_level_share`` of the examples (in expectation) take level 1.
+
+  Level ``t`` is drawn from ``keys[i]``; the move to level 1 from the
+  example's own ``fold_in(keys[i], 7)``, so a share of 0 gives the papers'
+  uniform levels, draw for draw.
+  """
+  t = jax.vmap(lambda k: jax.random.randint(k, (), 1, model.num_levels + 1))(
+      keys)
+  if model.clean_level_share:
+    u = jax.vmap(lambda k: jax.random.uniform(
+        jax.random.fold_in(k, _CLEAN_LEVEL_STREAM)))(keys)
+    t = jnp.where(u < model.clean_level_share, 1, t)
+  return t
+
+
 def training_pairs(model: CDRLModel, x: jax.Array, keys: jax.Array):
   """Levels, noisy pairs and the positive samples for a data batch.
 
   Returns:
-    ``(t, x_t, y_data)``: ``t`` ``[B]`` uniform in 1..T; ``y_data =
+    ``(t, x_t, y_data)``: ``t`` ``[B]`` from :func:`training_levels`; ``y_data =
     scale_t x_{t-1}``. With ``model.pair_noise == 'shared'`` (CDRL) ``x_t``
     and ``x_{t-1}`` share one noise draw (variance reduction); with
     ``'independent'`` (DRL) ``x_t = sqrt(as_t) x_{t-1} + sqrt(beta_t) eps'``
     with a second, independent draw, as the DRL authors' ``q_sample_pairs``.
   """
   k_t, k_eps = split_each(keys, 2)
-  t = jax.vmap(lambda k: jax.random.randint(k, (), 1, model.num_levels + 1))(k_t)
+  t = training_levels(model, k_t)
   if model.pair_noise == 'shared':
     eps = per_example_normal(k_eps, x.shape[1:], x.dtype)
     x_prev, x_t = noisy(model, x, t - 1, eps), noisy(model, x, t, eps)

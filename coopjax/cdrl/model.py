@@ -63,6 +63,10 @@ class CDRLModel:
       proposes for every condition, as in the paper's composition set-up).
     sample_noise: Langevin noise scale when sampling (training chains use
       1; DRL's FID samples use 0.99).
+    clean_level_share: training only: the share of examples moved to level
+      1 (the clean level ``x_0`` given ``x_1``, the one the samples come
+      from); the others draw their level uniformly from ``1..T``. 0 (the
+      papers): uniform levels.
   """
   ebm: nn.Module
   initializer: Optional[nn.Module]
@@ -76,8 +80,12 @@ class CDRLModel:
   pair_noise: str = 'shared'
   init_conditional: bool = True
   sample_noise: float = 1.0
+  clean_level_share: float = 0.0
 
   def __post_init__(self):
+    if not 0.0 <= self.clean_level_share < 1.0:
+      raise ValueError(f'clean_level_share must be in [0, 1); got '
+                       f'{self.clean_level_share}.')
     if self.pair_noise not in PAIR_NOISE:
       raise ValueError(f'Unknown pair_noise {self.pair_noise!r}; expected one '
                        f'of {PAIR_NOISE}.')

@@ -61,6 +61,7 @@ def model(**overrides) -> ml_collections.ConfigDict:
       pair_noise='shared',     # training pair noise: 'shared' (CDRL) or 'independent' (DRL)
       init_conditional=True,   # conditional models: initializer conditioned on the label too
       sample_noise=1.0,        # Langevin noise scale when sampling (DRL's FID samples: 0.99)
+      clean_level_share=0.0,   # training: share of examples moved to level 1 (0: uniform levels)
   ), overrides, 'model')
 
 

@@ -27,6 +27,26 @@ def test_training_pairs_share_noise_and_scale():
   np.testing.assert_allclose(eps_t, eps_p, atol=2e-3)
 
 
+def test_clean_level_share_moves_that_share_to_level_one():
+  levels = toy_levels()  # T = 6
+  keys = rng.example_keys(jax.random.key(2), 0, 60000)
+  uniform = np.asarray(cdrl.training_levels(
+      cdrl.CDRLModel(QuadraticEnergy(), None, levels, 2), keys))
+  direct = np.asarray(jax.vmap(lambda k: jax.random.randint(k, (), 1, 7))(keys))
+  np.testing.assert_array_equal(uniform, direct)  # share 0: the papers' draws
+  share = 0.3
+  t = np.asarray(cdrl.training_levels(
+      cdrl.CDRLModel(QuadraticEnergy(), None, levels, 2,
+                     clean_level_share=share), keys))
+  moved = t != uniform
+  assert np.all(t[moved] == 1)  # a moved example goes to level 1, others keep theirs
+  freq = np.bincount(t, minlength=7)[1:] / t.size
+  np.testing.assert_allclose(freq[0], share + (1 - share) / 6, atol=0.006)
+  np.testing.assert_allclose(freq[1:], (1 - share) / 6, atol=0.006)
+  with pytest.raises(ValueError, match='clean_level_share'):
+    cdrl.CDRLModel(QuadraticEnergy(), None, levels, 2, clean_level_share=1.0)
+
+
 @pytest.mark.slow
 def test_gradients_equal_direct_computation():
   model = mlp_model()
