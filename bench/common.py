@@ -4,6 +4,7 @@ The scripts import it as ``common`` (``bench/`` is on ``sys.path`` when one
 of them runs as a script). Every figure is measured after one compile call.
 """
 
+import collections
 import importlib.util
 import time
 from typing import Callable, List, Tuple
@@ -23,13 +24,24 @@ def load_config(spec: str):
   return module.get_config(variant) if variant else module.get_config()
 
 
+# Calls in flight at most while timing. XLA:CPU deadlocks in the
+# all-reduce of programs queued far ahead on several (fake) CPU devices:
+# a 2-device psum loop hung with 32 calls queued, never with 8
+# (bench/RESULTS.md); the trainer keeps at most two steps in flight.
+MAX_IN_FLIGHT = 4
+
+
 def timed(fn: Callable[[], object], n: int) -> float:
-  """Seconds per call of ``fn`` over ``n`` calls, after one warm-up call."""
+  """Seconds per call of ``fn`` over ``n`` calls, after one warm-up call,
+  with at most :data:`MAX_IN_FLIGHT` calls queued."""
   jax.block_until_ready(fn())
   start = time.perf_counter()
+  queued = collections.deque()
   for _ in range(n):
-    out = fn()
-  jax.block_until_ready(out)
+    queued.append(fn())
+    if len(queued) > MAX_IN_FLIGHT:
+      jax.block_until_ready(queued.popleft())
+  jax.block_until_ready(list(queued))
   return (time.perf_counter() - start) / n
 
 
