@@ -26,7 +26,7 @@ def load_config(spec: str):
 
 # Calls in flight at most while timing. XLA:CPU deadlocks in the
 # all-reduce of programs queued far ahead on several (fake) CPU devices:
-# a 2-device psum loop hung with 32 calls queued, never with 8
+# a 2-device pmean loop hung with 32 calls queued, never with 8
 # (bench/RESULTS.md); the trainer keeps at most two steps in flight.
 MAX_IN_FLIGHT = 4
 
