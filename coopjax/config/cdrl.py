@@ -42,6 +42,7 @@ def model(**overrides) -> ml_collections.ConfigDict:
       blocks_per_res=8,        # resnet: residual blocks per resolution
       blocks_per_stage=1,      # mlp: residual blocks per stage
       temb_dim=128,            # noise-level embedding size
+      temb_mult=4,             # mlp: the EBM's embedding MLP is temb_mult * temb_dim wide
       use_sn=True,             # spectral normalisation in the EBM
       arch='cdrl',             # resnet: 'cdrl' (CDRL authors' network) or 'drl' (DRL authors')
       attn=(),                 # resnet, arch 'drl': resolutions with self-attention

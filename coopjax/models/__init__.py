@@ -21,7 +21,8 @@ def build_ebm(cfg) -> nn.Module:
   if cfg.ebm == 'mlp':
     return MLPEnergy(width=cfg.width, mults=tuple(cfg.mults),
                      blocks_per_stage=cfg.blocks_per_stage,
-                     temb_dim=cfg.temb_dim, use_sn=cfg.use_sn)
+                     temb_dim=cfg.temb_dim, use_sn=cfg.use_sn,
+                     temb_mult=int(cfg.get('temb_mult', 4)))
   if cfg.ebm == 'resnet':
     return ResNetEnergy(width=cfg.width, mults=tuple(cfg.mults),
                         blocks_per_res=cfg.blocks_per_res,

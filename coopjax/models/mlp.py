@@ -44,7 +44,9 @@ class MLPEnergy(nn.Module):
     width: base width (128 in the reference).
     mults: width multiplier per stage.
     blocks_per_stage: residual blocks per stage.
-    temb_dim: sinusoidal embedding width; the embedding MLP is 4x wider.
+    temb_dim: sinusoidal embedding width.
+    temb_mult: the embedding MLP is ``temb_mult * temb_dim`` wide (4 in the
+      reference).
     use_sn: spectral norm on every dense layer but the final projection.
   """
   width: int = 128
@@ -52,12 +54,13 @@ class MLPEnergy(nn.Module):
   blocks_per_stage: int = 1
   temb_dim: int = 128
   use_sn: bool = True
+  temb_mult: int = 4
 
   def setup(self):
     widths = [self.width * m for m in self.mults
               for _ in range(self.blocks_per_stage)]
-    self.temb_in = SNDense(4 * self.temb_dim, self.use_sn)
-    self.temb_out = SNDense(4 * self.temb_dim, self.use_sn)
+    self.temb_in = SNDense(self.temb_mult * self.temb_dim, self.use_sn)
+    self.temb_out = SNDense(self.temb_mult * self.temb_dim, self.use_sn)
     self.time_maps = [SNDense(w, self.use_sn) for w in widths]
     self.stem = SNDense(self.width, self.use_sn)
     self.blocks = [EnergyBlock(w, self.use_sn) for w in widths]

@@ -66,3 +66,30 @@ def test_unknown_arch_or_attention_in_the_cdrl_network_is_refused(kw, match):
                             temb_dim=8, **kw)
   with pytest.raises(ValueError, match=match):
     jax.eval_shape(ebm.init, KEY, jnp.zeros(SHAPE), LOGSNR)
+
+
+def test_mlp_ebm_embedding_width_follows_temb_mult():
+  """The 2-D EBM's embedding MLP is ``temb_mult * temb_dim`` wide (4x in the
+  authors' toy script): its two layers' kernels, and the parameter count
+  falls by exactly the embedding MLP's difference."""
+  cfg = ml_collections.ConfigDict(dict(
+      ebm='mlp', width=16, mults=(1, 2), blocks_per_stage=1, temb_dim=8,
+      use_sn=True))
+  x, logsnr = jnp.zeros((1, 2)), jnp.zeros(1)
+
+  def params(mult):
+    if mult is not None:
+      cfg.temb_mult = mult
+    return jax.eval_shape(models.build_ebm(cfg).init, KEY, x,
+                          logsnr)['params']
+
+  default, narrow = params(None), params(1)  # a config without the field: 4
+  assert default['temb_in']['kernel'].shape == (8, 32)
+  assert default['temb_out']['kernel'].shape == (32, 32)
+  assert narrow['temb_in']['kernel'].shape == (8, 8)
+  assert narrow['temb_out']['kernel'].shape == (8, 8)
+  assert narrow['time_maps_0']['kernel'].shape == (8, 16)
+  # in, out and the two time maps (16 and 32 wide): weights and biases
+  mlp = lambda e: (8 * e + e) + (e * e + e) + (e * 16 + 16) + (e * 32 + 32)
+  assert (models.param_count(default) - models.param_count(narrow)
+          == mlp(32) - mlp(8))
