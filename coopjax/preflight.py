@@ -189,7 +189,8 @@ def check_flow_init(config) -> None:
 
 
 INTERVALS = {'log_every': 'metric lines', 'ckpt_every': 'checkpoints',
-             'sample_every': 'sample reports'}
+             'sample_every': 'sample reports',
+             'stop_check_every': 'the processes\' agreements on a stop signal'}
 
 
 def check_train_intervals(config) -> None:

@@ -75,6 +75,7 @@ def train(**overrides: Any) -> ml_collections.ConfigDict:
       metric_limits={},        # {metric: bound}: |metric| above it is a bad step (a finite divergence)
       best_metric='',          # keep the best checkpoint by this metric ('' = off), e.g. 'fid'
       best_mode='min',         # best_metric: 'min' (lower is better) or 'max'
+      stop_check_every=10,     # several processes: updates between their agreements on a stop signal
   ), overrides, 'train')
 
 

@@ -4,7 +4,8 @@ A run's directory holds ``checkpoints/`` (orbax), ``metrics.jsonl``,
 ``tensorboard/``, ``samples/step_<step>.{npz,png}`` and ``config.json``.
 Training always resumes from the latest checkpoint in the workdir; batches and
 keys are functions of the step, so a resumed run continues exactly. SIGTERM or
-SIGINT saves a checkpoint and stops at the next step boundary
+SIGINT saves a checkpoint and stops at the next step boundary (with several
+processes, at the next multiple of ``train.stop_check_every``)
 (:mod:`coopjax.trainer.preemption`); a workdir of another config is refused
 (:mod:`coopjax.trainer.workdir`); non-finite steps are handled by
 :mod:`coopjax.trainer.nonfinite`. The algorithm is any
@@ -208,7 +209,8 @@ def train_and_evaluate(config, workdir: str,
       return restored
     return None
 
-  with preemption.PreemptionGuard() as guard:
+  with preemption.PreemptionGuard(
+      cfg.get('stop_check_every', 10)) as guard:
     while step < total:
       done = step + 1
       if step in skipped:
@@ -257,7 +259,7 @@ def train_and_evaluate(config, workdir: str,
       if save_now or sample_now:  # not training: left out of the rate
         progress.exclude(time.monotonic() - t_report)
       step = done
-      if step < total and guard.should_stop():
+      if step < total and guard.should_stop(step):
         restored = rollback_state([] if pending is None else [pending], state)
         if restored is not None:
           state, step = restored, int(restored.step)

@@ -3,9 +3,12 @@
 A cluster that reclaims a machine sends SIGTERM (Cloud TPU, SLURM with
 ``--signal``, Kubernetes); a user presses Ctrl-C (SIGINT). The handler only
 records the request; the trainer asks :meth:`PreemptionGuard.should_stop`
-after each step, and every process agrees on the answer (an all-gather), so
-all hosts stop after the same step, save one checkpoint and exit with
-:data:`EXIT_PREEMPTED`. A second signal while stopping aborts at once.
+after each step. One process answers at once. Several agree on the answer
+with an all-gather, every ``check_every`` steps (the same steps on every
+process: the all-gather waits for the step before it, so asking after every
+step would serialise host and devices), so all hosts stop after the same
+step, save one checkpoint and exit with :data:`EXIT_PREEMPTED`. A second
+signal while stopping aborts at once.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import signal
 import sys
 import threading
 from typing import Dict, Optional
+
+import jax
 
 from coopjax.trainer import distributed
 
@@ -30,11 +35,16 @@ class PreemptionGuard:
     with PreemptionGuard() as guard:
       for step in ...:
         ...
-        if guard.should_stop():
+        if guard.should_stop(step):
           save(); break
   """
 
-  def __init__(self):
+  def __init__(self, check_every: int = 1):
+    """``check_every``: with several processes, the steps between their
+    agreements on a stop (``config.train.stop_check_every``); >= 1."""
+    if check_every < 1:
+      raise ValueError(f'check_every must be >= 1, got {check_every}.')
+    self.check_every = check_every
     self.signal_name: Optional[str] = None
     self._previous: Dict[int, object] = {}
 
@@ -65,6 +75,13 @@ class PreemptionGuard:
     """True once this process received a stop signal."""
     return self.signal_name is not None
 
-  def should_stop(self) -> bool:
-    """True if any process received a stop signal (all processes must call)."""
+  def should_stop(self, step: int) -> bool:
+    """Whether to stop after step ``step`` (every process must call it after
+    every step). One process: whether it received a stop signal. Several:
+    whether any did, asked (an all-gather) only when ``step`` is a multiple
+    of ``check_every``; False in between."""
+    if jax.process_count() == 1:
+      return self.requested
+    if step % self.check_every:
+      return False
     return distributed.any_process(self.requested)

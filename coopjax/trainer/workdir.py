@@ -25,6 +25,7 @@ SAFE_TO_CHANGE = ('train.steps', 'train.log_every', 'train.ckpt_every',
                   'train.sample_every', 'train.keep_checkpoints',
                   'train.on_nonfinite', 'train.metric_limits.',
                   'train.best_metric', 'train.best_mode',
+                  'train.stop_check_every',
                   'sample.', 'eval.', 'task.')
 MIN_FREE_BYTES = 64 * 2**20
 _WRITE_ERRNOS = {errno.ENOSPC: 'the disk is full',

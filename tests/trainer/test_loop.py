@@ -96,7 +96,8 @@ def test_unknown_dataset_lists_known_ones(tmp_path):
     train.train_and_evaluate(config, str(tmp_path / 'run'))
 
 
-@pytest.mark.parametrize('name', ['log_every', 'ckpt_every', 'sample_every'])
+@pytest.mark.parametrize('name', ['log_every', 'ckpt_every', 'sample_every',
+                                  'stop_check_every'])
 def test_an_interval_below_one_is_refused_before_any_work(tmp_path, name):
   """Called from Python (not only through the command line's checks), a
   zero interval is one clear error and the workdir stays empty, rather than
