@@ -188,24 +188,30 @@ def check_flow_init(config) -> None:
         f'workdir of a finished :pretrain run.')
 
 
+# Intervals of what the trainer writes; one past train.steps: only at the end.
 INTERVALS = {'log_every': 'metric lines', 'ckpt_every': 'checkpoints',
-             'sample_every': 'sample reports',
-             'stop_check_every': 'the processes\' agreements on a stop signal'}
+             'sample_every': 'sample reports'}
+# Intervals of the processes' agreement on a stop signal (no 'at the end').
+AGREEMENT_INTERVALS = {
+    'stop_check_every': "the processes' agreements on a stop signal"}
 
 
 def check_train_intervals(config) -> None:
-  """``train.steps`` >= 0 and the logging, checkpoint and sample intervals
-  >= 1 (an interval past ``train.steps`` means: only at the end)."""
+  """``train.steps`` >= 0 and the logging, checkpoint, sample and stop-check
+  intervals >= 1 (a reporting interval past ``train.steps`` means: only at
+  the end)."""
   train = config.train
   if train.steps < 0:
     raise UsageError(f'config.train.steps must be >= 0, got {train.steps}.')
-  for name, what in INTERVALS.items():
+  for name, what in {**INTERVALS, **AGREEMENT_INTERVALS}.items():
     every = train.get(name, 1)
     if every < 1:
+      hint = (f'; for {what} only at the end pass '
+              f'--config.train.{name}={max(train.steps, 1)}'
+              if name in INTERVALS else '')
       raise UsageError(
           f'config.train.{name} must be >= 1 (updates between {what}), got '
-          f'{every}; for {what} only at the end pass '
-          f'--config.train.{name}={max(train.steps, 1)}.')
+          f'{every}{hint}.')
 
 
 def check(config, workdir: str, mode: str, allow_change: bool = False,

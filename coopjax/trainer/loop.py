@@ -209,8 +209,7 @@ def train_and_evaluate(config, workdir: str,
       return restored
     return None
 
-  with preemption.PreemptionGuard(
-      cfg.get('stop_check_every', 10)) as guard:
+  with preemption.PreemptionGuard(cfg.stop_check_every) as guard:
     while step < total:
       done = step + 1
       if step in skipped:

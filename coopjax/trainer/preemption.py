@@ -80,8 +80,6 @@ class PreemptionGuard:
     every step). One process: whether it received a stop signal. Several:
     whether any did, asked (an all-gather) only when ``step`` is a multiple
     of ``check_every``; False in between."""
-    if jax.process_count() == 1:
-      return self.requested
-    if step % self.check_every:
+    if step % self.check_every and jax.process_count() > 1:
       return False
     return distributed.any_process(self.requested)

@@ -108,3 +108,17 @@ def test_an_interval_below_one_is_refused_before_any_work(tmp_path, name):
                      match=f'config.train.{name} must be >= 1'):
     train.train_and_evaluate(tiny_config(**{name: 0}), str(workdir))
   assert not workdir.exists() or not os.listdir(workdir)
+
+
+def test_only_reporting_intervals_suggest_reporting_at_the_end():
+  """A zero log interval is told how to log only at the end; a zero
+  stop-check interval (no 'end' to move it to) is not."""
+  from coopjax import preflight  # pylint: disable=g-import-not-at-top
+  with pytest.raises(preflight.UsageError,
+                     match=r'only at the end pass --config.train.log_every='):
+    preflight.check_train_intervals(tiny_config(log_every=0))
+  with pytest.raises(preflight.UsageError) as err:
+    preflight.check_train_intervals(tiny_config(stop_check_every=0))
+  assert str(err.value) == (
+      "config.train.stop_check_every must be >= 1 (updates between the "
+      "processes' agreements on a stop signal), got 0.")

@@ -43,8 +43,9 @@ def test_a_signal_on_another_process_stops_this_one_at_the_same_step(
 def test_one_process_answers_after_every_step_without_a_collective(
     monkeypatch):
   monkeypatch.setattr(preemption.jax, 'process_count', lambda: 1)
-  monkeypatch.setattr(preemption.distributed, 'any_process',
-                      lambda flag: pytest.fail('no all-gather on one process'))
+  monkeypatch.setattr(
+      preemption.distributed.multihost_utils, 'process_allgather',
+      lambda *a, **k: pytest.fail('no all-gather on one process'))
   guard = preemption.PreemptionGuard(check_every=10)
   assert not guard.should_stop(3)
   guard.signal_name = 'SIGINT'
