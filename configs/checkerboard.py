@@ -96,6 +96,13 @@ def get_config(variant: str = ''):
   # training buys the updates, the samples keep K = 15.
   c.train.update(steps=12000, log_every=50, ckpt_every=1000,
                  sample_every=6000, ema=0.999)
+  # A run whose chains blow up stops (train.on_nonfinite) with its last good
+  # checkpoint instead of training on. In 42 2-D tuning runs
+  # (bench/RESULTS.md, fourteenth session) the 33 that learned their density
+  # (TV under 0.1) kept chain_grad_norm at 8.4 or below; the 5 that
+  # collapsed (TV 0.42-0.96) passed 30 (peaks 71-1244) 350-4450 updates
+  # before their end, with |energy_gap| at most 550, under the CDRL bound.
+  c.train.metric_limits.chain_grad_norm = 30.0
   c.sample.update(num=10000, chunk=10000, grid_k=6, langevin_steps=15)
   c.eval.num_samples = 50000
   return variants.apply(c, variant, {'': None, 'reference': reference,

@@ -136,6 +136,21 @@ def test_within_limits_bounds_absolute_values_and_describe_names_them():
 
 
 @pytest.mark.slow
+def test_the_2d_config_stops_a_run_whose_chains_blow_up(tmp_path):
+  """configs/checkerboard.py bounds chain_grad_norm (30; healthy runs stay
+  under 9): with a Langevin step constant 1e4 times smaller, grad f / s_t^2
+  is some 1e4 times a healthy run's and the first step is refused (the
+  other tiny runs of these tests train under the same bound)."""
+  c = tiny_config(steps=2)
+  assert dict(c.train.metric_limits)['chain_grad_norm'] == 30.0
+  c.schedule.step_const = 2e-7
+  with pytest.raises(nonfinite.NonFiniteError,
+                     match=r'\(diverged: chain_grad_norm=.*\) at step 1;'):
+    train.train_and_evaluate(c, str(tmp_path / 'run'))
+  assert tp.checkpoint_steps(str(tmp_path / 'run')) == []
+
+
+@pytest.mark.slow
 def test_a_finite_divergence_stops_or_skips_like_a_nan(tmp_path, monkeypatch,
                                                       capsys):
   # A bound no step meets stands in for an EBM whose energies ran away.
