@@ -102,7 +102,8 @@ def handle(mode: str, done: int, ckpt, state: Any,
   """
   ckpt.wait()
   last = ckpt.latest_step()
-  kept = (f'The last good checkpoint (step {last}) in {ckpt.directory} is kept'
+  kept = (f'The last good checkpoint (step {last}) in {ckpt.directory} is '
+          f'kept (--mode=sample and --mode=eval on this workdir use it)'
           if last is not None else f'No checkpoint was saved yet in '
           f'{ckpt.directory}')
   what = ('Non-finite loss or parameters' if reason == 'non-finite' else

@@ -29,6 +29,10 @@ def test_nonfinite_loss_stops_with_step_and_keeps_checkpoint(tmp_path):
   steps = sorted(int(s) for s in os.listdir(os.path.join(workdir,
                                                           'checkpoints')))
   assert steps and steps[-1] == failed - 1
+  # The message names the kept checkpoint and how to use it.
+  assert (f'The last good checkpoint (step {failed - 1}) in ' in str(err.value)
+          and '--mode=sample and --mode=eval on this workdir use it' in
+          str(err.value)), str(err.value)
 
 
 def _poison(monkeypatch, bad_step):
